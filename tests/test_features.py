@@ -1,0 +1,158 @@
+"""`dalr features` end to end, interruption and resumption, and bad input to the data layer.
+
+These need subprocesses, killed processes and files on disk, which notebooks cannot hold. The CLIP model is a
+randomly initialised open_clip ViT-B-32 (no CLIP weights install on the test machines); the photos are the real
+ones that ship with scikit-image.
+"""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dalr.data import CaptionStore, TextCorpus, read_flickr8k
+from dalr.features import features_main, skip_list_path, work_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'camera', 'coins', 'immunohistochemistry', 'colorwheel')
+MODEL = ['--model', 'ViT-B-32', '--pretrained', 'none', '--device', 'cpu', '--quiet']
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    "Sixteen real photos (each skimage photo and its mirror image), one truncated JPEG and a captions file."
+    import skimage.data
+    d = tmp_path_factory.mktemp('photos')
+    for n in PHOTOS:
+        a = getattr(skimage.data, n)()
+        Image.fromarray(a).save(d/f'{n}.jpg', quality=90)
+        Image.fromarray(np.ascontiguousarray(a[:, ::-1])).save(d/f'{n}_mirror.jpg', quality=90)
+    (d/'truncated.jpg').write_bytes((d/'coffee.jpg').read_bytes()[:700])
+    lines = [f'{p.name}#{k}\tA photo called {p.stem} , take {k} .' for p in sorted(d.glob('*.jpg')) for k in range(2)]
+    (d.parent/'captions.token.txt').write_text('\n'.join(lines) + '\n\n')
+    return d
+
+
+def _cli(*args):
+    "Run `dalr features ARGS` through the console entry point in a fresh interpreter."
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    return subprocess.Popen([sys.executable, '-c', 'import sys; from dalr.cli import main; sys.exit(main())', 'features', *map(str, args)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _same_store(a, b):
+    a, b = CaptionStore.open(a), CaptionStore.open(b)
+    assert np.asarray(a.features).tobytes() == np.asarray(b.features).tobytes()
+    assert (a.captions, a.images, a.caption_image.tolist()) == (b.captions, b.images, b.caption_image.tolist())
+    return a
+
+
+@pytest.fixture(scope='module')
+def single_run(photos, tmp_path_factory):
+    "The reference: one uninterrupted run with captions, batch size 2."
+    out = tmp_path_factory.mktemp('single')/'store'
+    caps = photos.parent/'captions.token.txt'
+    assert features_main([photos, out, '--captions', caps, '--format', 'flickr8k', '--batch-size', '2', *MODEL]) == 0
+    return out
+
+
+def test_killed_run_resumes_to_the_same_store(photos, single_run, tmp_path):
+    "SIGKILL mid-run leaves no store; rerunning resumes from the shards and gives the single run's store bit for bit."
+    out, caps = tmp_path/'store', photos.parent/'captions.token.txt'
+    args = [photos, out, '--captions', caps, '--format', 'flickr8k', '--batch-size', '2', *MODEL]
+    p = _cli(*args)
+    deadline = time.time() + 120
+    while not (work_dir(out)/'shard_000002.npz').exists():
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL); p.wait()
+    n_done = len(list(work_dir(out).glob('shard_*.npz')))
+    assert 3 <= n_done < 9 and not out.exists()
+    with pytest.raises(FileNotFoundError): CaptionStore.open(out)
+    p = _cli(*args); so, se = p.communicate(timeout=300)
+    assert p.returncode == 0, se
+    store = _same_store(out, single_run)
+    assert not work_dir(out).exists()
+    assert store.n_images == 16 and len(store) == 32 and store.meta['n_dropped_captions'] == 2
+
+
+def test_max_batches_then_resume_with_text_features(photos, tmp_path):
+    "--max-batches stops with exit code 3; the rerun completes; the store equals a single run, text features included."
+    caps = photos.parent/'captions.token.txt'
+    args = ['--captions', caps, '--format', 'flickr8k', '--batch-size', '4', '--text-features', *MODEL]
+    assert features_main([photos, tmp_path/'a', *args, '--max-batches', '2']) == 3
+    assert len(list(work_dir(tmp_path/'a').glob('shard_*.npz'))) == 2 and not (tmp_path/'a').exists()
+    assert features_main([photos, tmp_path/'a', *args]) == 0
+    assert features_main([photos, tmp_path/'b', *args]) == 0
+    a, b = _same_store(tmp_path/'a', tmp_path/'b'), CaptionStore.open(tmp_path/'b')
+    assert a.text_features.shape == (32, 512)
+    assert np.asarray(a.text_features).tobytes() == np.asarray(b.text_features).tobytes()
+
+
+def test_images_only_and_skip_list(photos, tmp_path):
+    "Without captions every readable image is encoded; the truncated JPEG is listed with its reason beside the store."
+    assert features_main([photos, tmp_path/'s', '--batch-size', '8', *MODEL]) == 0
+    s = CaptionStore.open(tmp_path/'s')
+    assert (s.n_images, len(s), s.dim, s.meta['encoder'], s.meta['normalised']) == (16, 0, 512, 'ViT-B-32', False)
+    rows = skip_list_path(tmp_path/'s').read_text().splitlines()
+    assert rows[0] == 'image\treason' and rows[1].startswith('truncated.jpg\t') and len(rows) == 2
+
+
+def test_resume_with_other_settings_is_refused(photos, tmp_path, capsys):
+    out = tmp_path/'s'
+    assert features_main([photos, out, '--batch-size', '4', '--max-batches', '1', *MODEL]) == 3
+    assert features_main([photos, out, '--batch-size', '8', *MODEL]) == 2
+    assert 'batch_size' in capsys.readouterr().err and not out.exists()
+
+
+def test_captions_naming_missing_images(photos, tmp_path, capsys):
+    (tmp_path/'caps.csv').write_text('image,caption\ncoffee.jpg,A cup .\nmissing.jpg,A ghost .\n')
+    assert features_main([photos, tmp_path/'s', '--captions', tmp_path/'caps.csv', *MODEL]) == 2
+    err = capsys.readouterr().err
+    assert 'caps.csv:3' in err and 'missing.jpg' in err
+    assert not (tmp_path/'s').exists() and not work_dir(tmp_path/'s').exists()
+
+
+def test_folder_without_readable_images(tmp_path, capsys):
+    (tmp_path/'imgs').mkdir(); (tmp_path/'imgs'/'a.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
+    assert features_main([tmp_path/'imgs', tmp_path/'s', *MODEL]) == 2
+    assert 'could be read' in capsys.readouterr().err and not (tmp_path/'s').exists()
+    assert features_main([tmp_path/'nothing', tmp_path/'s', *MODEL]) == 2
+
+
+def test_malformed_caption_file(photos, tmp_path, capsys):
+    (tmp_path/'bad.token.txt').write_text('coffee.jpg#0\tA cup .\ncoffee.jpg A cup without a tab\n')
+    assert features_main([photos, tmp_path/'s', '--captions', tmp_path/'bad.token.txt', '--format', 'flickr8k', *MODEL]) == 2
+    assert 'bad.token.txt:2' in capsys.readouterr().err
+
+
+def test_store_bad_input(tmp_path):
+    "Wrong dims, NaN/inf, missing images, a tampered or truncated store: clear errors, nothing half-written."
+    f = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    caps, ids = ['a cat .', 'a dog .', 'a cup .'], ['c.jpg', 'd.jpg', 'u.jpg']
+    f[1, 3] = np.inf
+    with pytest.raises(ValueError, match=r"row 1 \(image 'd.jpg'\)"): CaptionStore.create(tmp_path/'s', caps, ids, f)
+    f[1, 3] = 0
+    with pytest.raises(ValueError, match='768'): CaptionStore.create(tmp_path/'s', caps, ids, f, meta=dict(dim=768))
+    with pytest.raises(ValueError, match=r"\(n_images=3, dim\)"): CaptionStore.create(tmp_path/'s', caps, ids, f[:2])
+    with pytest.raises(ValueError, match="caption 2 .*'x.jpg'"): CaptionStore.create(tmp_path/'s', caps, ids[:2] + ['x.jpg'], f, images=ids)
+    with pytest.raises(ValueError, match='caption 1'): CaptionStore.create(tmp_path/'s', ['a', ' \n', 'b'], ids, f)
+    assert list(tmp_path.iterdir()) == []
+    s = CaptionStore.create(tmp_path/'s', caps, ids, f)
+    raw = bytearray((tmp_path/'s'/'features.npy').read_bytes()); raw[-1] ^= 1
+    (tmp_path/'s'/'features.npy').write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match='features.npy: checksum mismatch'): CaptionStore.open(tmp_path/'s')
+    (tmp_path/'s'/'features.npy').write_bytes(bytes(raw[:-16]))
+    with pytest.raises(ValueError): CaptionStore.open(tmp_path/'s', verify=False)
+    (tmp_path/'s'/'meta.json').unlink()
+    with pytest.raises(FileNotFoundError, match='no meta.json'): CaptionStore.open(tmp_path/'s')
+
+
+def test_text_corpus_bad_input(tmp_path):
+    (tmp_path/'t.txt').write_bytes(b'one sentence .\n\ntwo \xff sentences .\n')
+    with pytest.raises(ValueError, match=r't.txt:3: not valid UTF-8'): TextCorpus.from_file(tmp_path/'t.txt')
+    (tmp_path/'t.txt').write_text('one .\n\n\ntwo .\n')
+    assert TextCorpus.from_file(tmp_path/'t.txt').n_skipped == 2
+    with pytest.raises(ValueError, match=r't.txt:2: empty line'): TextCorpus.from_file(tmp_path/'t.txt', empty='error')
