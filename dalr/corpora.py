@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/corpora.html.md"""
 
 # %% ../nbs/20_corpora.ipynb #476b6a66
 from __future__ import annotations
-import csv, json
+import csv, json, re
 from collections import namedtuple
 from pathlib import Path
 import numpy as np
@@ -172,7 +172,7 @@ def _store_open(cls, path:str|Path, # a folder written by `CaptionStore.create`
 CaptionStore.open = _store_open
 
 # %% ../nbs/20_corpora.ipynb #d4329dde
-CaptionRecord = namedtuple('CaptionRecord', 'image caption where')
+CaptionRecord = namedtuple('CaptionRecord', 'image caption where key', defaults=('',))
 
 def _norm(c): return ' '.join(str(c).split())
 
@@ -188,8 +188,8 @@ def read_flickr8k(path:str|Path, # `Flickr8k.token.txt`
         if not line.strip(): continue
         key, sep, cap = line.partition('\t')
         if not sep or '#' not in key or not cap.strip(): raise ValueError(f"{path}:{i}: expected 'image.jpg#k<TAB>caption', got {line[:60]!r}")
-        img = key.rsplit('#', 1)[0]
-        if keep is None or img in keep: recs.append(CaptionRecord(img, _norm(cap), f"{path.name}:{i}"))
+        img = re.sub(r'(\.jpg)\.\d+$', r'\1', key.rsplit('#', 1)[0])  # one line of the file reads 'x.jpg.1#0'
+        if keep is None or img in keep: recs.append(CaptionRecord(img, _norm(cap), f"{path.name}:{i}", key))
     return recs
 
 # %% ../nbs/20_corpora.ipynb #a26004db

@@ -1,0 +1,38 @@
+"""Data-parallel DALR: two gloo processes on CPU give the gradients of one process on the concatenated batch."""
+import os, subprocess, sys
+from pathlib import Path
+import pytest, torch
+
+STEP = Path(__file__).with_name('dist_step.py')
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ['world_scenes=120', 'batch_size=16', 'num_threads=1']
+
+def _run(cmd, cwd):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+@pytest.fixture(scope='module')
+def grads(tmp_path_factory):
+    one, two = tmp_path_factory.mktemp('w1'), tmp_path_factory.mktemp('w2')
+    _run([sys.executable, STEP, one, *ARGS], one)
+    _run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', STEP, two, *ARGS], two)
+    load = lambda p: torch.load(p, weights_only=True)
+    return load(one/'grads_w1_r0.pt'), load(two/'grads_w2_r0.pt'), load(two/'grads_w2_r1.pt')
+
+def test_two_processes_split_the_batch(grads):
+    single, r0, r1 = grads
+    assert (single['n_local'], r0['n_local'], r1['n_local']) == (16, 8, 8)
+
+def test_same_global_loss(grads):
+    single, r0, r1 = grads
+    assert abs(single['loss'] - r0['loss']) < 1e-5 and r0['loss'] == r1['loss']
+    for k, v in single['logs'].items(): assert abs(v - r0['logs'][k]) < 1e-4, k
+
+def test_same_gradients_as_one_process(grads):
+    single, r0, r1 = grads
+    assert single['grads'].keys() == r0['grads'].keys()
+    assert any(k.startswith('objective.') for k in single['grads'])
+    for k, g in single['grads'].items():
+        torch.testing.assert_close(r0['grads'][k], g, atol=1e-6, rtol=1e-4, msg=lambda m: f'{k}: {m}')
+        torch.testing.assert_close(r1['grads'][k], r0['grads'][k], atol=0, rtol=0)
