@@ -89,6 +89,7 @@ def from_pretrained(cls:StudentEncoder, name_or_path:str, # hub id or local Hugg
                      **kw): # passed to `AutoModel.from_pretrained`
     "Build a `StudentEncoder` around `AutoModel.from_pretrained(name_or_path)` and its tokenizer."
     kw['trust_remote_code'] = False
+    kw.setdefault('dtype', torch.float32)  # fp32 weights to train; autocast handles mixed precision
     backbone = AutoModel.from_pretrained(str(name_or_path), **kw)
     return cls(backbone, pooler=pooler, mlp=mlp, tokenizer=AutoTokenizer.from_pretrained(str(name_or_path)))
 
@@ -117,7 +118,7 @@ def load(cls:StudentEncoder, path:str|Path, # a directory written by `save_pretr
     if not (path/'dalr.json').exists(): raise FileNotFoundError(f"{path} has no dalr.json: not a directory written by StudentEncoder.save_pretrained")
     meta = json.loads((path/'dalr.json').read_text())
     has_tok = (path/'tokenizer_config.json').exists()
-    self = cls(AutoModel.from_pretrained(str(path), trust_remote_code=False, **kw), pooler=meta['train_pooler'],
+    self = cls(AutoModel.from_pretrained(str(path), trust_remote_code=False, **{'dtype': torch.float32, **kw}), pooler=meta['train_pooler'],
                mlp=meta['mlp'], tokenizer=AutoTokenizer.from_pretrained(str(path)) if has_tok else None)
     if self.mlp is not None: self.mlp.load_state_dict(load_file(path/'student_heads.safetensors'))
     return self

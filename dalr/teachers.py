@@ -35,7 +35,7 @@ class Teacher:
     @classmethod
     def from_pretrained(cls, name_or_path:str, **kw):
         "A `Teacher` from a hub id or local model directory (remote code never trusted)."
-        return cls(AutoModel.from_pretrained(str(name_or_path), trust_remote_code=False), AutoTokenizer.from_pretrained(str(name_or_path)), **kw)
+        return cls(AutoModel.from_pretrained(str(name_or_path), trust_remote_code=False, dtype=torch.float32), AutoTokenizer.from_pretrained(str(name_or_path)), **kw)
 
 # %% ../nbs/15_teachers.ipynb #70633854
 @patch

