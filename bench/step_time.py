@@ -115,7 +115,7 @@ def main(argv=None)->int:
                loss_only_median_s=omed, env=env_versions())
     res['ratio_estimate_from_parts'] = (cmed if dev.type == 'cpu' else med)['simcse']
     res['ratio_estimate_from_parts'] = 1 + (omed['dalr_extra'] - omed['simcse_loss']) / res['ratio_estimate_from_parts']
-    print(f"device {res['device']} | batch {a.batch} x max_length {a.max_length} | student MiniLM-L6 (384-d) | images {a.image_dim}-d | {repeats} interleaved repeats")
+    print(f"device {res['device']} | batch {a.batch} x max_length {a.max_length} | student {Path(mini).name} ({student.backbone.config.num_hidden_layers} layers, {student.dim}-d) | images {a.image_dim}-d | {repeats} interleaved repeats")
     print(f"teacher cache: {len(table)} sentences x 2 teachers built in {build_s:.2f} s")
     for k in kinds: print(f"{k:12s} wall median {med[k]*1000:8.1f} ms (min {res['min_s'][k]*1000:8.1f}, max {res['max_s'][k]*1000:8.1f})"
                           f"   process-CPU median {cmed[k]*1000:8.1f} ms")
