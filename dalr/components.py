@@ -17,8 +17,8 @@ from .teachers import TeacherCache, Teacher
 from .objective import ObjectiveConfig
 
 # %% auto #0
-__all__ = ['TEACHER_VARIANTS', 'concept_teacher', 'words_teacher', 'load_data', 'build_student', 'build_teacher_cache',
-           'objective_config']
+__all__ = ['SYNTHETIC_TEACHERS', 'TEACHER_VARIANTS', 'concept_teacher', 'words_teacher', 'synthetic_teacher', 'load_data',
+           'build_student', 'build_teacher_cache', 'objective_config']
 
 # %% ../nbs/34_components.ipynb #e4197fdb
 def concept_teacher(sentences:list[str], # sentences of the synthetic world
@@ -42,6 +42,16 @@ def words_teacher(corpus:list[str], # sentences to fit the IDF weights on
     from sklearn.feature_extraction.text import TfidfVectorizer
     vec = TfidfVectorizer().fit(corpus)
     return lambda sentences: vec.transform(sentences).toarray().astype(np.float32)
+
+# %% ../nbs/34_components.ipynb #b7c1e0a3
+SYNTHETIC_TEACHERS = {'synthetic-concepts': lambda corpus: concept_teacher, 'synthetic-words': words_teacher}
+
+def synthetic_teacher(name:str, # a key of `SYNTHETIC_TEACHERS`
+                      corpus:list[str], # the run's sentences (the words teacher fits its IDF on them)
+                     ):
+    "The synthetic-world teacher called `name`: a callable list[str] -> (N, d)."
+    if name not in SYNTHETIC_TEACHERS: raise ConfigError(f"unknown synthetic teacher {name!r}; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
+    return SYNTHETIC_TEACHERS[name](corpus)
 
 # %% ../nbs/34_components.ipynb #7d520138
 def load_data(cfg:TrainConfig, # the run's configuration
@@ -81,7 +91,7 @@ def build_teacher_cache(cfg:TrainConfig, sentences:list[str], path:Path, progres
             cache = TeacherCache.open(path, sentences)
             if cache.names == names: return cache
         except ValueError: pass
-    if cfg.student == 'tiny': teachers = [concept_teacher, words_teacher(sentences)]
+    if cfg.student == 'tiny': teachers = [synthetic_teacher(t, sentences) for t in cfg.teachers]
     else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None) for t in cfg.teachers]
     return TeacherCache.build(path, sentences, teachers, names, batch_size=cfg.teacher_batch_size * 16, progress=progress)
 

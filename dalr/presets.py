@@ -85,9 +85,9 @@ PRESETS.update({
 
 # %% ../nbs/31_presets.ipynb #ce53d73d
 PRESETS['tiny'] = dict(
-    student='tiny', teachers=('synthetic-concepts', 'synthetic-words'), text_file='', pairs='', batch_size=64, lr=5e-4,
-    epochs=2, margin_text=0.0, margin_image=0.0, lam=1.0, mu=0.05, target_temp=0.1, eval_steps=50, save_steps=50,
-    dev='synthetic', test='synthetic', device='cpu', amp=False, num_threads=1)
+    student='tiny', train_pooler='avg', eval_pooler='avg', teachers=('synthetic-words', 'synthetic-concepts'), text_file='',
+    pairs='', batch_size=64, lr=5e-4, epochs=2, margin_text=0.0, margin_image=0.0, lam=1.0, target_temp=0.1, eval_steps=50,
+    save_steps=50, dev='synthetic', test='synthetic', device='cpu', amp=False, num_threads=1)
 
 # %% ../nbs/31_presets.ipynb #c6cb698e
 class ConfigError(ValueError):
