@@ -38,6 +38,7 @@ class TrainConfig:
     target_temp:float = 0.5 # temperature of the teachers' target distributions in CMA and IMA
     kl_tau:float = 0.45 # CMA/IMA student temperature is `temp * kl_tau`
     listmle:str = 'reference' # 'reference' (the code's ε-version) or 'exact'
+    cma_image:str = 'auto' # CMA compares z1 with the 'raw' image feature (the reference; needs equal widths) or a learned 'project'ion; 'auto': raw when widths match
     g2l:bool = False # the code-only token-to-sentence term
     lr:float = 2e-5 # AdamW learning rate
     batch_size:int = 128 # sentences per batch (the pool of in-batch negatives); global over processes
