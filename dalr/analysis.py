@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from scipy import stats
 from .corpora import read_flickr8k
+from .contrastive import cos_sim
 
 # %% auto #0
 __all__ = ['as_tensor', 'cosine_matrix', 'alignment', 'uniformity', 'align_uniform', 'pair_similarities', 'overlap_auc',
@@ -34,10 +35,8 @@ def cosine_matrix(a, # (N, d) embeddings
                   b=None, # (M, d) embeddings; `a` itself when None
                  )->torch.Tensor: # (N, M) cosine similarities
     "All cosine similarities between the rows of `a` and the rows of `b`."
-    a = F.normalize(as_tensor(a, 'a'), dim=-1)
-    b = a if b is None else F.normalize(as_tensor(b, 'b'), dim=-1)
-    if a.shape[1] != b.shape[1]: raise ValueError(f"a and b must have the same width, got {a.shape[1]} and {b.shape[1]}")
-    return a @ b.T
+    a = as_tensor(a, 'a')
+    return cos_sim(a, a if b is None else as_tensor(b, 'b'))
 
 # %% ../nbs/40_analysis.ipynb #53018a1a
 def alignment(x, # (N, d) embeddings of the first members of positive pairs
