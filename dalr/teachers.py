@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from transformers import AutoModel, AutoTokenizer
-from .core import pool, needs_hidden_states, default_device, atomic_dir, env_versions
+from .core import needs_hidden_states, default_device, atomic_dir, env_versions
+from .encoder import Encoder
 
 # %% auto #0
 __all__ = ['Teacher', 'sentences_sha256', 'TeacherCache', 'OnlineTeachers']
@@ -31,6 +32,7 @@ class Teacher:
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.tokenizer, self.pooler, self.max_length, self.batch_size = tokenizer, pooler, max_length, batch_size
         self.dim = model.config.hidden_size
+        self.encoder = Encoder.from_hf(self.model, tokenizer, pooler, max_length=max_length, batch_size=batch_size)
 
     @classmethod
     def from_pretrained(cls, name_or_path:str, **kw):
@@ -48,17 +50,11 @@ def tokens(self:Teacher, sentences:list[str], # one batch of sentences
 
 # %% ../nbs/15_teachers.ipynb #9a509d19
 @patch
-@torch.no_grad()
 def __call__(self:Teacher, sentences:list[str], # sentences to embed
             )->torch.Tensor: # (N, d) float32 pooled embeddings on the teacher's device
-    "Embed `sentences` (length-sorted batches, original order restored)."
+    "Embed `sentences` with the evaluation encoder's path (length-sorted batches, original order restored)."
     if isinstance(sentences, str): raise TypeError("Teacher expects a list of sentences, not a single string")
-    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-    out = torch.empty(len(sentences), self.dim, device=self.device)
-    for k in range(0, len(order), self.batch_size):
-        idx = order[k:k + self.batch_size]
-        out[idx] = pool(*self.tokens([sentences[i] for i in idx]), self.pooler).float()
-    return out
+    return self.encoder(list(sentences)).to(self.device)
 
 # %% ../nbs/15_teachers.ipynb #f10b264e
 def sentences_sha256(sentences:list[str], # the sentence table, in index order
