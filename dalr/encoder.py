@@ -82,10 +82,10 @@ def as_encoder(x)->Encoder:
 
 # %% ../nbs/01_encoder.ipynb #50b16180
 def _position_limit(tokenizer, model)->int:
-    "The longest input `model` accepts: the tokenizer's `model_max_length` if set, else the position embeddings."
-    m = getattr(tokenizer, 'model_max_length', None)
-    if m and m < 100_000: return int(m)
-    return int(getattr(model.config, 'max_position_embeddings', 512))
+    "The longest input `model` accepts: the smaller of the tokenizer's `model_max_length` (when set) and the position embeddings."
+    limits = [getattr(tokenizer, 'model_max_length', None), getattr(model.config, 'max_position_embeddings', None)]
+    limits = [int(x) for x in limits if x and x < 100_000]
+    return min(limits) if limits else 512
 
 # %% ../nbs/01_encoder.ipynb #00651f1d
 @patch(cls_method=True)
