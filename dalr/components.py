@@ -82,18 +82,23 @@ def build_student(cfg:TrainConfig, tokenizer=None)->StudentEncoder:
 
 TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
 
-def build_teacher_cache(cfg:TrainConfig, sentences:list[str], path:Path, progress:bool=False)->TeacherCache|None:
-    "Open or build the teacher cache for `sentences` (None when the variant uses no teachers)."
+def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage settings)
+                        sentences:list[str], # the sentence table the cache is keyed by
+                        path:Path, # the cache directory
+                        progress:bool=False, # show progress bars
+                       )->TeacherCache|None:
+    "Open the teacher cache at `path` if it was built for these sentences, teachers and storage settings; else (re)build it. None when the variant uses no teachers."
     if cfg.variant not in TEACHER_VARIANTS: return None
     names = [re.sub(r'[^A-Za-z0-9_.-]', '_', t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
             cache = TeacherCache.open(path, sentences)
-            if cache.names == names: return cache
+            if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, cfg.teacher_dtype): return cache
         except ValueError: pass
     if cfg.student == 'tiny': teachers = [synthetic_teacher(t, sentences) for t in cfg.teachers]
     else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None) for t in cfg.teachers]
-    return TeacherCache.build(path, sentences, teachers, names, batch_size=cfg.teacher_batch_size * 16, progress=progress)
+    return TeacherCache.build(path, sentences, teachers, names, batch_size=cfg.teacher_batch_size * 16, normalize=cfg.teacher_normalize,
+                              dtype=cfg.teacher_dtype, progress=progress)
 
 # %% ../nbs/34_components.ipynb #9842644f
 def objective_config(cfg:TrainConfig)->ObjectiveConfig:

@@ -1,14 +1,19 @@
 "The installed `dalr` console script routes each subcommand to its module."
 import shutil, subprocess, sys
+from pathlib import Path
 import pytest
 
+def _script():
+    "The `dalr` script on PATH, or beside this Python (a venv used without activating it)."
+    return shutil.which('dalr') or shutil.which('dalr', path=str(Path(sys.executable).parent))
+
 def run(*args):
-    exe = shutil.which('dalr')
+    exe = _script()
     cmd = [exe, *args] if exe else [sys.executable, '-c', 'import sys; from dalr.cli import main; sys.exit(main(sys.argv[1:]))', *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 def test_console_script_is_installed():
-    assert shutil.which('dalr'), "`pip install -e .` should put a `dalr` script on PATH"
+    assert _script(), "`pip install -e .` should put a `dalr` script beside the Python that runs the tests"
 
 def test_help_lists_commands():
     r = run('--help')

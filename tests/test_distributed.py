@@ -1,4 +1,5 @@
-"""Data-parallel DALR: two gloo processes on CPU give the gradients of one process on the concatenated batch."""
+"""Data-parallel DALR: two gloo processes on CPU give the gradients of one process on the concatenated batch,
+average gradients over ranks, and draw different dropout masks on each rank."""
 import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
@@ -36,3 +37,14 @@ def test_same_gradients_as_one_process(grads):
     for k, g in single['grads'].items():
         torch.testing.assert_close(r0['grads'][k], g, atol=1e-6, rtol=1e-4, msg=lambda m: f'{k}: {m}')
         torch.testing.assert_close(r1['grads'][k], r0['grads'][k], atol=0, rtol=0)
+
+def test_average_gradients_averages_over_ranks(grads):
+    single, r0, r1 = grads
+    for r in (r0, r1): torch.testing.assert_close(r['toy_avg'], [torch.full((3,), 1.5), torch.full((2,), 2.)], atol=0, rtol=0)
+    torch.testing.assert_close(single['toy_avg'], [torch.full((3,), 1.), torch.full((2,), 2.)], atol=0, rtol=0)
+
+def test_ranks_draw_different_dropout_masks(grads):
+    single, r0, r1 = grads
+    torch.testing.assert_close(r0['eval_z'], r1['eval_z'], atol=0, rtol=0)
+    assert not torch.allclose(r0['dropout_z'], r0['eval_z']), 'dropout is not active in train mode'
+    assert (r0['dropout_z'] - r1['dropout_z']).abs().max() > 1e-3, 'both ranks drew the same dropout masks'

@@ -1,0 +1,228 @@
+"""On-demand mutation check of the modules where a silent breakage costs most. Not part of CI (minutes per module).
+
+    python tools/mutation.py                       # every module below, at most 40 mutants each
+    python tools/mutation.py contrastive train     # some modules
+    python tools/mutation.py rank --max 10 --seed 2 --timeout 120
+    python tools/mutation.py train --list          # the candidate mutants, without running anything
+    python tools/mutation.py --breakages           # the hand-written breakage table of issue 16 (see BREAKAGES)
+
+Why a script and not cosmic-ray or mutmut: nbdev exports each notebook cell to `dalr/<module>.py` under a marker
+`# %% ../nbs/NN_x.ipynb #<cell id>`, and a notebook's own tests run the *cell's* source while every other notebook and
+pytest import the exported file. A tool that mutates only the `.py` leaves the notebook that defines the function
+untouched, so its lesson cells (where most assertions live) never see the mutant. Here a mutant is applied to both:
+one line of the exported file and the identical line of the notebook cell named by the marker above it.
+
+Mutants are generated from the tokens of the exported file (strings and comments never mutated), one change each:
+arithmetic (`+ - * /`) and comparison (`< <= > >= == !=`) swaps, `and`/`or`, `True`/`False`, `min`/`max`,
+`.mean(`/`.sum(`, `dim=0`/`dim=1`, a dropped `not`, an integer constant above 1 plus one (0 and 1 are
+mostly axes, whose change only raises an index error), a float constant doubled, and a
+simple statement replaced by `pass`. Only lines inside the module's listed functions are used; a mutant that does not
+compile, or whose line is not found exactly once in its notebook cell, is dropped. A seeded sample of at most `--max`
+runs, one at a time (the machine is small): the module's tests are its notebook through `nbdev-test` plus any pytest
+ids listed. Killed: the tests fail or time out. Survived: they pass. Both files are restored after every mutant, also
+on Ctrl-C or an error. Prints one line per mutant, then the score per module and every survivor.
+"""
+import argparse, ast, io, json, random, re, subprocess, sys, time, tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = {
+    'contrastive': dict(tests=['nbs/11_contrastive.ipynb']),
+    'consistency': dict(tests=['nbs/12_consistency.ipynb']),
+    'alignment': dict(tests=['nbs/13_alignment.ipynb']),
+    'rank': dict(tests=['nbs/14_rank.ipynb']),
+    'objective': dict(funcs=('g2l_loss', '_pair_terms', 'forward', '_pair_inputs', '__init__'), tests=['nbs/16_objective.ipynb']),
+    'train': dict(funcs=('linear_schedule', '_setup_loop', 'loss', 'train_step', '_state', 'save', 'resume', 'evaluate_dev', 'fit'),
+                  tests=['nbs/35_train.ipynb']),
+    'checkpoint': dict(funcs=('rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'truncate_jsonl'), tests=['nbs/30_checkpoint.ipynb']),
+    'core': dict(funcs=('_masked_mean', 'pool', 'set_seed'), tests=['nbs/00_core.ipynb']),
+    'sts': dict(funcs=('cosine_scores', 'spearman_cosine', '_corr', 'sts_task'), tests=['nbs/02_sts.ipynb']),
+}
+
+SWAP_OPS = {'+': '-', '-': '+', '*': '/', '/': '*', '<': '<=', '<=': '<', '>': '>=', '>=': '>', '==': '!=', '!=': '=='}
+SWAP_NAMES = {'and': 'or', 'or': 'and', 'True': 'False', 'False': 'True', 'min': 'max', 'max': 'min', 'mean': 'sum'}
+KEYWORDS = {'return', 'if', 'elif', 'else', 'for', 'while', 'with', 'try', 'except', 'finally', 'def', 'class', 'raise',
+            'import', 'from', 'pass', 'yield', 'assert', 'global', 'nonlocal', 'del', 'break', 'continue', 'lambda'}
+
+def _cells(py:Path)->list:
+    "(first line, last line, notebook, cell id) of every exported chunk of `py` (1-based, inclusive)."
+    lines, out = py.read_text().splitlines(), []
+    for i, l in enumerate(lines, 1):
+        if not l.startswith('# %%'): continue
+        if out and out[-1][1] is None: out[-1][1] = i - 1
+        m = re.match(r'# %% \.\./(nbs/\S+\.ipynb) #(\w+)', l)
+        if m: out.append([i + 1, None, m[1], m[2]])
+    if out and out[-1][1] is None: out[-1][1] = len(lines)
+    return out
+
+def _func_lines(src:str, funcs)->set:
+    "Line numbers inside the bodies of functions named in `funcs` (all function bodies when None)."
+    keep = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (funcs is None or node.name in funcs):
+            keep.update(range(node.body[0].lineno, node.end_lineno + 1))
+    return keep
+
+def candidates(module:str)->list[dict]:
+    "Every compilable, mappable one-token (or one-statement) mutant of `module`."
+    py = ROOT/'dalr'/f'{module}.py'; src = py.read_text(); lines = src.splitlines(keepends=True)
+    inside, cells, out = _func_lines(src, MODULES[module].get('funcs')), _cells(py), []
+    toks = list(tokenize.generate_tokens(io.StringIO(src).readline))
+    def add(lineno, new_line, what):
+        if new_line == lines[lineno - 1]: return
+        mutated = ''.join(lines[:lineno - 1] + [new_line] + lines[lineno:])
+        try: compile(mutated, str(py), 'exec')
+        except SyntaxError: return
+        cell = next((c for c in cells if c[0] <= lineno <= c[1]), None)
+        if cell is None: return
+        out.append(dict(module=module, py=str(py.relative_to(ROOT)), nb=cell[2], cell=cell[3], line=lineno,
+                        old=lines[lineno - 1], new=new_line, what=what))
+    for k, t in enumerate(toks):
+        if t.start[0] not in inside or t.start[0] != t.end[0]: continue
+        l, (r, c0), c1 = lines[t.start[0] - 1], t.start, t.end[1]
+        rep = None
+        if t.type == tokenize.OP and t.string in SWAP_OPS: rep = SWAP_OPS[t.string]
+        elif t.type == tokenize.NAME and t.string in SWAP_NAMES: rep = SWAP_NAMES[t.string]
+        elif t.type == tokenize.NAME and t.string == 'dim' and k + 2 < len(toks) and toks[k + 1].string == '=' and toks[k + 2].string in ('0', '1'):
+            n = toks[k + 2]; add(r, l[:n.start[1]] + ('1' if n.string == '0' else '0') + l[n.end[1]:], f"dim={n.string} -> dim={1 - int(n.string)}"); continue
+        elif t.type == tokenize.NAME and t.string == 'not': add(r, l[:c0] + l[c1:].lstrip(), "drop 'not'"); continue
+        elif t.type == tokenize.NUMBER and re.fullmatch(r'\d+', t.string) and int(t.string) > 1: rep = str(int(t.string) + 1)
+        elif t.type == tokenize.NUMBER and re.fullmatch(r'\d*\.\d+(e-?\d+)?|\d+e-?\d+', t.string): rep = repr(float(t.string) * 2)
+        if rep is not None: add(r, l[:c0] + rep + l[c1:], f"{t.string!r} -> {rep!r}")
+    for i, l in enumerate(lines, 1):
+        s = l.strip()
+        if i not in inside or not s or s.startswith(('#', '"', "'", '@')) or (re.match(r'\w*', s)[0] or '(') in KEYWORDS | {'('}: continue
+        if s.endswith((':', ',', '(', '[', '{', '\\')) or l.count('(') != l.count(')'): continue
+        if i < len(lines) and lines[i].strip().startswith((')', ']', '}')): continue
+        add(i, l[:len(l) - len(l.lstrip())] + 'pass\n', f"delete: {s[:40]}")
+    return [m for m in out if _nb_count(m) == 1]
+
+def _nb_source(nb:str, cell:str)->tuple[dict, dict]:
+    d = json.loads((ROOT/nb).read_text())
+    return d, next(c for c in d['cells'] if c.get('id') == cell)
+
+def _nb_count(m:dict)->int:
+    _, c = _nb_source(m['nb'], m['cell'])
+    return ''.join(c['source']).count(m['old'].rstrip('\n'))
+
+def _apply(m:dict):
+    "Write the mutant into the exported file and the notebook cell; return what restores them."
+    py, nb = ROOT/m['py'], ROOT/m['nb']
+    saved = {py: py.read_bytes(), nb: nb.read_bytes()}
+    src = py.read_text().splitlines(keepends=True); src[m['line'] - 1] = m['new']; py.write_text(''.join(src))
+    d, c = _nb_source(m['nb'], m['cell'])
+    c['source'] = ''.join(c['source']).replace(m['old'].rstrip('\n'), m['new'].rstrip('\n'), 1)
+    nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n')
+    return saved
+
+def run_tests(tests:list[str], timeout:float)->tuple[bool, float]:
+    "(passed, seconds) of a module's tests: notebooks through nbdev-test, the rest through pytest."
+    t0, env = time.time(), None
+    for t in tests:
+        cmd = ['nbdev-test', t] if t.endswith('.ipynb') else [sys.executable, '-m', 'pytest', '-x', '-q', t]
+        try: r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max(1, timeout - (time.time() - t0)))
+        except subprocess.TimeoutExpired: return False, time.time() - t0
+        if r.returncode != 0: return False, time.time() - t0
+    return True, time.time() - t0
+
+def run_mutant(m:dict, tests:list[str], timeout:float)->tuple[bool, float]:
+    saved = _apply(m)
+    try: return run_tests(tests, timeout)
+    finally:
+        for p, b in saved.items(): p.write_bytes(b)
+
+# The breakage table (issue 16): one named, hand-picked line change each, and the non-slow test meant to catch it.
+# (module file, old text, new text, tests). Applied the same way as the generated mutants.
+BREAKAGES = {
+    'lr constant instead of the linear schedule': ('train', "    if step < warmup: return step / max(1, warmup)\n    return max(0.0, (total - step) / max(1, total - warmup))", "    return 1.0", ['nbs/35_train.ipynb']),
+    'no warmup': ('train', "    if step < warmup: return step / max(1, warmup)\n", "", ['nbs/35_train.ipynb']),
+    'no gradient clipping': ('train', "self.cfg.grad_clip if self.cfg.grad_clip > 0 else float('inf')", "float('inf')", ['nbs/35_train.ipynb']),
+    'accumulated loss not divided by grad_accum': ('train', "self.scaler.scale(loss / len(batches)).backward()", "self.scaler.scale(loss).backward()", ['nbs/35_train.ipynb']),
+    'accumulation keeps the last batch only': ('train', "        self.scaler.scale(loss / len(batches)).backward()", "        self.opt.zero_grad(set_to_none=True); self.scaler.scale(loss / len(batches)).backward()", ['nbs/35_train.ipynb']),
+    'optimizer step skipped (training does not learn)': ('train', "self.scaler.step(self.opt); self.scaler.update()", "self.scaler.update()", ['nbs/35_train.ipynb']),
+    'resume with a changed config not refused': ('train', "    if diff: raise ConfigError(", "    if diff and False: raise ConfigError(", ['nbs/35_train.ipynb']),
+    'resume does not restore the loader position': ('train', "    self.loader.load_state_dict(st['loader'])\n", "", ['nbs/35_train.ipynb']),
+    'resume does not restore the step': ('train', "self.step, self.best, self.best_step, self.before = st['step'], st['best'], st['best_step'], st['before']", "self.best, self.best_step, self.before = st['best'], st['best_step'], st['before']", ['nbs/35_train.ipynb']),
+    'student frozen (only the heads train)': ('train', "self.params = [p for m in (self.student, self.objective) for p in m.parameters() if p.requires_grad]", "self.params = [p for m in (self.objective,) for p in m.parameters() if p.requires_grad]", ['nbs/35_train.ipynb']),
+    'a later dev best is not exported': ('train', "    if is_main_process() and score > self.best:", "    if is_main_process() and score > self.best + 1e9:", ['nbs/35_train.ipynb']),
+    'same dropout seed on every rank': ('train', "        if self.world > 1: torch.manual_seed(cfg.seed + 7919 * self.rank)\n", "", ['tests/test_distributed.py']),
+    'average_gradients sums instead of averaging': ('distributed', "dist.all_reduce(flat); flat /= get_world_size()", "dist.all_reduce(flat)", ['tests/test_distributed.py']),
+    'average_gradients does nothing': ('distributed', "    if not is_distributed(): return\n", "    return\n", ['tests/test_distributed.py']),
+    'teacher cache reused for other teachers': ('components', "if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, cfg.teacher_dtype): return cache", "return cache", ['nbs/34_components.ipynb']),
+    'teacher cache always rebuilt': ('components', "if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, cfg.teacher_dtype): return cache", "pass", ['nbs/34_components.ipynb']),
+    'presets cache normalised teacher embeddings': ('components', "normalize=cfg.teacher_normalize,", "normalize=True,", ['nbs/34_components.ipynb']),
+    'teacher dtype ignored (float16 stored as float32)': ('teachers', "arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, e.shape[1]))", "arr = np.lib.format.open_memmap(fn, 'w+', np.float32, (n, e.shape[1]))", ['nbs/15_teachers.ipynb']),
+    'teacher mix of normalised embeddings (not the reference)': ('alignment', "        t = sum(w * e for w, e in zip(weights, embs))", "        t = sum(w * F.normalize(e, dim=-1) for w, e in zip(weights, embs))", ['nbs/16_objective.ipynb']),
+    "cma_image='project' ignored": ('objective', "        v = img if self.cma_proj is None else self.cma_proj(img)", "        v = img", ['nbs/16_objective.ipynb']),
+    'checkpoint restores no RNG state': ('checkpoint', "    if restore_rng:\n", "    if False:\n", ['nbs/30_checkpoint.ipynb']),
+    'run folder exit code 0 on a changed config': ('train', "    except (ConfigError, FileNotFoundError) as e: print(f\"dalr train: error: {e}\", file=sys.stderr); return 2", "    except FileNotFoundError as e: print(f\"dalr train: error: {e}\", file=sys.stderr); return 2", ['nbs/35_train.ipynb']),
+}
+
+def breakage_mutant(name:str)->tuple[dict, list]:
+    module, old, new, tests = BREAKAGES[name]
+    py = ROOT/'dalr'/f'{module}.py'; src = py.read_text()
+    assert src.count(old) == 1, f"{name}: the text to break occurs {src.count(old)} times in {py}"
+    start = src.index(old); first = src[:start].count('\n') + 1
+    cell = next(c for c in _cells(py) if c[0] <= first <= c[1])
+    return dict(module=module, py=str(py.relative_to(ROOT)), nb=cell[2], cell=cell[3], old_text=old, new_text=new), tests
+
+def run_breakage(name:str, timeout:float)->tuple[bool, float]:
+    m, tests = breakage_mutant(name)
+    py, nb = ROOT/m['py'], ROOT/m['nb']
+    saved = {py: py.read_bytes(), nb: nb.read_bytes()}
+    try:
+        py.write_text(py.read_text().replace(m['old_text'], m['new_text'], 1))
+        d, c = _nb_source(m['nb'], m['cell']); s = ''.join(c['source'])
+        assert s.count(m['old_text']) == 1, f"{name}: not found once in {m['nb']} cell {m['cell']}"
+        c['source'] = s.replace(m['old_text'], m['new_text'], 1)
+        nb.write_text(json.dumps(d, indent=1, ensure_ascii=False) + '\n')
+        return run_tests(tests, timeout)
+    finally:
+        for p, b in saved.items(): p.write_bytes(b)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('modules', nargs='*', help=f"modules to mutate (default: all of {', '.join(MODULES)}); with --breakages: breakage names")
+    p.add_argument('--max', type=int, default=40, help="mutants per module (a seeded sample)")
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--timeout', type=float, default=0, help="seconds per mutant (default: 3x the unmutated tests' time + 30)")
+    p.add_argument('--list', action='store_true', help="print the sampled mutants and exit")
+    p.add_argument('--breakages', action='store_true', help="run the breakage table instead of generated mutants")
+    a = p.parse_args(argv)
+    if a.breakages:
+        names = a.modules or list(BREAKAGES)
+        print(f"{'breakage':58} {'caught':6} {'secs':>5}  test")
+        bad = 0
+        for n in names:
+            ok, secs = run_breakage(n, a.timeout or 900)
+            bad += ok
+            print(f"{n:58} {'no' if ok else 'yes':6} {secs:5.0f}  {', '.join(BREAKAGES[n][3])}", flush=True)
+        return 1 if bad else 0
+    results = {}
+    for mod in a.modules or MODULES:
+        if mod not in MODULES: p.error(f"unknown module {mod!r}; choose from {', '.join(MODULES)}")
+        cands = candidates(mod)
+        sample = sorted(random.Random(a.seed).sample(cands, min(a.max, len(cands))), key=lambda m: m['line'])
+        if a.list:
+            for m in sample: print(f"{mod}:{m['line']}: {m['what']}: {m['new'].strip()}")
+            continue
+        tests = MODULES[mod]['tests']
+        ok, base = run_tests(tests, 3600)
+        if not ok: sys.exit(f"{mod}: the tests fail without any mutant ({', '.join(tests)}); fix them first")
+        timeout = a.timeout or 3 * base + 30
+        print(f"== {mod}: {len(sample)} of {len(cands)} candidate mutants; tests {', '.join(tests)} ({base:.0f} s unmutated)", flush=True)
+        res = results[mod] = []
+        for m in sample:
+            passed, secs = run_mutant(m, tests, timeout)
+            res.append((m, passed))
+            print(f"  {'SURVIVED' if passed else 'killed  '} {secs:5.0f}s  {mod}.py:{m['line']}  {m['what']:28} {m['new'].strip()[:90]}", flush=True)
+    if results:
+        print("\nmodule        killed/total  score")
+        for mod, res in results.items():
+            k = sum(not s for _, s in res); print(f"{mod:13} {k:>6}/{len(res):<6} {100 * k / max(1, len(res)):5.0f}%")
+        print("\nsurvivors:")
+        for mod, res in results.items():
+            for m, s in res:
+                if s: print(f"  {mod}.py:{m['line']}  {m['what']}:  {m['old'].strip()}  ->  {m['new'].strip()}")
+
+if __name__ == '__main__': sys.exit(main())
