@@ -33,7 +33,7 @@ class ClassifierConfig:
 TEST_MODE = ClassifierConfig()
 FAST_MODE = ClassifierConfig(optim='rmsprop', batch_size=128, tenacity=3, epoch_size=2, kfold=5)
 
-# %% ../nbs/03_classifier.ipynb #7c5fe55b
+# %% ../nbs/03_classifier.ipynb #f8234213
 class StackedOptimizer:
     "torch's `Adam` / `RMSprop` (default settings, L2 as weight decay) for a stack of models; each leading row keeps its own step count."
     def __init__(self, p:torch.Tensor, # the stacked parameters, first dimension indexing groups of models
@@ -44,7 +44,7 @@ class StackedOptimizer:
         self.m, self.v = torch.zeros_like(p), torch.zeros_like(p)
         self.t = torch.zeros(len(p), *[1] * (p.ndim - 1), dtype=p.dtype, device=p.device)
 
-# %% ../nbs/03_classifier.ipynb #b5264724
+# %% ../nbs/03_classifier.ipynb #92974d84
 @patch
 def step(self:StackedOptimizer, g:torch.Tensor, # the loss gradient, shaped like the parameters
          active:torch.Tensor|None=None): # (G,) bool: the rows that take this step (default: all)
@@ -65,7 +65,7 @@ def keep(self:StackedOptimizer, rows:torch.Tensor): # indices of the rows that g
     self.p, self.m, self.v, self.t = (x[rows] for x in (self.p, self.m, self.v, self.t))
     if self.l2.ndim: self.l2 = self.l2[rows]
 
-# %% ../nbs/03_classifier.ipynb #1d365317
+# %% ../nbs/03_classifier.ipynb #34f46cd7
 def stack_indices(idx:list, # G index arrays, possibly of different lengths
                   device=None)->tuple[torch.Tensor, torch.Tensor]: # (G, N) indices (0 where padded), (G, N) validity
     "Stack index arrays of different lengths into one padded matrix and its mask."
@@ -78,7 +78,7 @@ def with_bias(X:torch.Tensor)->torch.Tensor: # (n, d + 1)
     "Features with a column of ones appended, so that a model's bias is its last weight."
     return torch.cat([X, X.new_ones(len(X), 1)], 1)
 
-# %% ../nbs/03_classifier.ipynb #e53d75c0
+# %% ../nbs/03_classifier.ipynb #5e312a97
 def stacked_accuracy(X1:torch.Tensor, y:torch.Tensor, # (n, d + 1) features from `with_bias` and (n,) labels
                      P:torch.Tensor, # (G, L, C, d + 1) stacked models
                      idx:torch.Tensor, mask:torch.Tensor, # from `stack_indices`: each group's examples
@@ -92,13 +92,13 @@ def stacked_accuracy(X1:torch.Tensor, y:torch.Tensor, # (n, d + 1) features from
         correct += ((pred == y[i][:, None]) & mk[:, None]).sum(2)
     return correct / mask.sum(1, keepdim=True)
 
-# %% ../nbs/03_classifier.ipynb #cc1b1f87
+# %% ../nbs/03_classifier.ipynb #a61b6525
 def _init(d:int, C:int, seed:int)->tuple[torch.Tensor, torch.Tensor]:
     "`nn.Linear(d, C)`'s default initialisation, drawn from `seed`: U(±1/√d) for weights and bias."
     g, k = torch.Generator().manual_seed(seed), d ** -0.5
     return (torch.rand(C, d, generator=g) * 2 - 1).mul(k).T.contiguous(), (torch.rand(C, generator=g) * 2 - 1).mul(k)
 
-# %% ../nbs/03_classifier.ipynb #9c90ee77
+# %% ../nbs/03_classifier.ipynb #81f6469d
 def _epoch(X1, Yt, opt, train, rngs, bs:int):
     "One epoch of minibatch steps: each group shuffles its own training indices; its L models share the batches."
     k, L, C, d1 = opt.p.shape
@@ -113,7 +113,7 @@ def _epoch(X1, Yt, opt, train, rngs, bs:int):
         if s + bs > short: mk = mask[:, s:s+bs]; p.mul_(mk[:, None, None].to(p.dtype)); active = mk.any(1)
         opt.step(torch.bmm(p.view(k, L * C, B), Xb).view(k, L, C, d1), active)
 
-# %% ../nbs/03_classifier.ipynb #f17df103
+# %% ../nbs/03_classifier.ipynb #bba430d4
 def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labels, on the device to train on
                 train:list, dev:list, # per group: indices to train on, indices for early stopping
                 l2, # (G, L) penalties: L models per group
@@ -140,7 +140,7 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     if bar is not None: bar.update(int(active.sum()))
     return bestP, best
 
-# %% ../nbs/03_classifier.ipynb #746643c7
+# %% ../nbs/03_classifier.ipynb #a5aabc37
 def _early_stop(acc, P, live, best, bestP, fails, active, tenacity:int, bar=None):
     "Update checkpoints, failure counts and the active mask (all indexed by group) from the live groups' dev accuracies."
     a, b, f = active[live], best[live], fails[live]
@@ -150,7 +150,7 @@ def _early_stop(acc, P, live, best, bestP, fails, active, tenacity:int, bar=None
     best[live], fails[live], active[live] = torch.where(better, acc, b), f + worse, a & ~stop
     if bar is not None: bar.update(int(stop.sum()))
 
-# %% ../nbs/03_classifier.ipynb #37c1617d
+# %% ../nbs/03_classifier.ipynb #c98126bc
 def _pick(acc:torch.Tensor, # (k, L) dev accuracies of one grid search: folds × penalties
           grid:tuple)->tuple[float, float]: # the chosen penalty, its score
     "SentEval's choice: the penalty with the best mean accuracy (×100, rounded to 2 decimals; first on ties)."
@@ -167,7 +167,7 @@ def _holdout(idx:np.ndarray, cfg:ClassifierConfig)->tuple[np.ndarray, np.ndarray
 def _start(bar, n:int):
     if bar is not None: bar.reset(total=n)
 
-# %% ../nbs/03_classifier.ipynb #d1db1cd9
+# %% ../nbs/03_classifier.ipynb #fceb18e6
 def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labels
                  cfg:ClassifierConfig=TEST_MODE,
                  bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
@@ -183,7 +183,7 @@ def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labe
     test = stacked_accuracy(with_bias(X), y, P, *stack_indices([te for _, te in outer], X.device))[:, 0].cpu().double() * 100
     return {'acc': float(test.mean()), 'devacc': float(np.mean([p[1] for p in picks])), 'ntest': len(yn), 'l2': [p[0] for p in picks]}
 
-# %% ../nbs/03_classifier.ipynb #3f0c96fe
+# %% ../nbs/03_classifier.ipynb #746ea70d
 def kfold_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of train and test together
                     train:np.ndarray, test:np.ndarray, # indices of the official splits
                     cfg:ClassifierConfig=TEST_MODE,
@@ -199,7 +199,7 @@ def kfold_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of tra
     pred = (with_bias(X[torch.as_tensor(test, device=X.device)]) @ P[0, 0].T).argmax(-1).cpu()
     return {'acc': float((pred == y[torch.as_tensor(test)].cpu()).double().mean() * 100), 'devacc': dev, 'ntest': len(test), 'l2': l2, 'pred': pred}
 
-# %% ../nbs/03_classifier.ipynb #966a35ae
+# %% ../nbs/03_classifier.ipynb #b77284f2
 def dev_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of all splits together
                   train:np.ndarray, dev:np.ndarray, test:np.ndarray, # indices of the official splits
                   cfg:ClassifierConfig=TEST_MODE,

@@ -162,7 +162,7 @@ def load(cls:Results, path:str|Path)->Results:
     d = json.loads(Path(path).read_text(encoding='utf-8'))
     return cls(d['scores'], d['meta'])
 
-# %% ../nbs/05_eval.ipynb #c55524a3
+# %% ../nbs/05_eval.ipynb #d294c1e6
 @patch
 def timings(self:Results)->str:
     "Per-task seconds, split into embedding and classification, as a markdown table."
@@ -174,7 +174,7 @@ def timings(self:Results)->str:
     lines.append(f"| all | {tot['encode']:.1f} | {tot['classify']:.1f} | {tot['total']:.1f} |")
     return '\n'.join(lines)
 
-# %% ../nbs/05_eval.ipynb #dd3aba24
+# %% ../nbs/05_eval.ipynb #8162dc0c
 def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[str] -> (N, d)`
              tasks:str|list[str]='sts', # `'sts'`, `'transfer'`, `'all'`, or task names (see `resolve_tasks`)
              data:str|Path|None=None, # SentEval folder (see `senteval_dir`)

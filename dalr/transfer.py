@@ -93,7 +93,7 @@ def load_transfer(task:str, # a name in `TRANSFER_TASKS`
     reader = {'SST2': read_sst, 'TREC': read_trec, 'MRPC': read_mrpc}[task]
     return {s: _by_length(reader(p)) for s, p in zip(('train', 'dev', 'test') if task == 'SST2' else ('train', 'test'), paths)}
 
-# %% ../nbs/04_transfer.ipynb #19bba481
+# %% ../nbs/04_transfer.ipynb #f262b31f
 def _subsample(ex:list, limit:int|None, seed:int)->list:
     if limit is None or len(ex) <= limit: return ex
     keep = np.sort(np.random.default_rng(seed).choice(len(ex), limit, replace=False))
@@ -106,7 +106,7 @@ def _features(encoder, splits:dict, pair:bool, batch_size, progress)->dict[str, 
     rows = lambda ex, k: emb[[pos[e[k]] for e in ex]]
     return {s: torch.cat([(rows(ex, 0) - rows(ex, 1)).abs(), rows(ex, 0) * rows(ex, 1)], 1) if pair else rows(ex, 0) for s, ex in splits.items()}
 
-# %% ../nbs/04_transfer.ipynb #dae932ad
+# %% ../nbs/04_transfer.ipynb #57c92025
 def transfer_features(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
                       task:str, # a name in `TRANSFER_TASKS`
                       data:str|Path|None=None, seed:int=1111, limit:int|None=None, batch_size:int|None=None,
@@ -118,7 +118,7 @@ def transfer_features(encoder, # an `Encoder` or a callable `list[str] -> (N, d)
     X, y = torch.cat(list(feats.values())).to(dev), torch.tensor([e[-1] for ex in splits.values() for e in ex], device=dev)
     return X, y, {s: np.arange(a, b) for s, a, b in zip(splits, bounds[:-1], bounds[1:])}
 
-# %% ../nbs/04_transfer.ipynb #d20deb1e
+# %% ../nbs/04_transfer.ipynb #af6f12ee
 def transfer_scores(task:str, X:torch.Tensor, y:torch.Tensor, idx:dict, # from `transfer_features`
                     cfg=TEST_MODE, bar=None)->dict: # `acc` (test), `devacc`, `ntest`, `l2`, and `f1` for MRPC
     "Run the task's SentEval protocol on its features."
@@ -134,7 +134,7 @@ def _f1(pred:torch.Tensor, gold:torch.Tensor)->float:
     tp = int(((pred == 1) & (gold == 1)).sum())
     return 200 * tp / max(1, int((pred == 1).sum()) + int((gold == 1).sum()))
 
-# %% ../nbs/04_transfer.ipynb #d2fdba20
+# %% ../nbs/04_transfer.ipynb #fc01a5ec
 def transfer_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
                   task:str, # a name in `TRANSFER_TASKS`
                   data:str|Path|None=None, fast:bool=False, # SimCSE's fast mode instead of test mode
