@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/download.html.md"""
 
 # %% ../nbs/06_download.ipynb #66172d4f
 from __future__ import annotations
-import datetime, hashlib, http.client, json, os, shutil, sys, tarfile, tempfile, urllib.error, urllib.request, zipfile
+import contextlib, datetime, hashlib, http.client, json, os, shutil, sys, tarfile, tempfile, urllib.error, urllib.request, zipfile
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_dir, cache_dir, sha256_files
@@ -181,6 +181,17 @@ def download_flickr8k(dest:str|Path|None=None, # target folder (default: `~/.cac
     return dest
 
 # %% ../nbs/06_download.ipynb #61bc9aaa
+@contextlib.contextmanager
+def _lock(path:Path):
+    "Hold an exclusive lock on `path` (so parallel test workers download a data set once); a no-op without `fcntl`."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        try: import fcntl
+        except ImportError: yield; return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
 DATASETS = {'senteval': (download_senteval, verify_senteval), 'flickr8k': (download_flickr8k, verify_flickr8k)}
 
 def fetch_data(name:str, # a key of `DATASETS`
@@ -190,5 +201,6 @@ def fetch_data(name:str, # a key of `DATASETS`
         raise FileNotFoundError(f"No data folder {name!r}: set $DALR_DATA to a folder that contains it (known downloads: {sorted(DATASETS)})")
     get, verify = DATASETS[name]
     dest = Path(dest) if dest else cache_dir()/name
-    get(dest); verify(dest)
+    with _lock(cache_dir()/'downloads'/f'{name}.lock'): get(dest)
+    verify(dest)
     return dest
