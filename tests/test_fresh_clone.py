@@ -1,6 +1,6 @@
-"The README's test command on a fresh clone with no `shared/data`: every data set comes through `dalr.download`,
+"""The README's test command on a fresh clone with no `shared/data`: every data set comes through `dalr.download`,
 here from a mirror on 127.0.0.1 that this test starts and stops. `DALR_FRESH_NOTEBOOKS` picks the notebooks
-(a regex on file names; default: those that read data; `.` for all of them)."
+(a regex on file names; default: those that read data; `.` for all of them)."""
 import http.server, os, subprocess, sys, tarfile, threading, time, zipfile
 from pathlib import Path
 import pytest
