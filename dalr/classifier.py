@@ -63,7 +63,7 @@ def step(self:StackedOptimizer, grads:list[torch.Tensor], # loss gradients, shap
 
 # %% ../nbs/03_classifier.ipynb #133fc143
 def stack_indices(idx:list, # M index arrays, possibly of different lengths
-                  device=None)->tuple[torch.Tensor, torch.Tensor]: # (M, L) indices (0 where padded), (M, L) validity
+                  device:str|torch.device|None=None)->tuple[torch.Tensor, torch.Tensor]: # (M, L) indices (0 where padded), (M, L) validity
     "Stack index arrays of different lengths into one padded matrix and its mask."
     L = max(len(i) for i in idx)
     out, mask = torch.zeros(len(idx), L, dtype=torch.long), torch.zeros(len(idx), L, dtype=torch.bool)

@@ -118,7 +118,7 @@ def create(cls:CaptionStore, path:str|Path, # the store folder to create (replac
                   features, # (I, D) array-like (np.memmap is fine): one row per image of `images`
                   meta:dict|None=None, # `encoder`, `pretrained`, `dim`, `normalised`, and any provenance to keep
                   images:list[str]|None=None, # image id of each feature row; default: order of first appearance in `image_ids`
-                  text_features=None, # optional (C, Dt) per-caption text features (e.g. CLIP's)
+                  text_features:np.ndarray|None=None, # optional (C, Dt) per-caption text features (e.g. CLIP's)
                   chunk:int=4096, # rows copied at a time
                   dtype:str='float32', # storage dtype of the features
                  )->CaptionStore:

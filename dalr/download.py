@@ -94,7 +94,7 @@ def _extract(archive:Path, into:Path)->Path: # `into`
                 zf.extractall(into)
         else:
             with tarfile.open(archive) as tf:
-                bad = [m.name for m in tf.getmembers() if _unsafe(m.name) or m.issym() or m.islnk() or not (m.isfile() or m.isdir())]
+                bad = [m.name for m in tf.getmembers() if _unsafe(m.name) or not (m.isfile() or m.isdir())]  # links, devices, fifos
                 if bad: raise ValueError(f"{archive} has unsafe members (absolute, '..' or links), e.g. {bad[0]!r}")
                 tf.extractall(into, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:

@@ -24,7 +24,7 @@ __all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'eval_main'
 from .download import SENTEVAL_URL, download_senteval, verify_senteval
 
 # %% ../nbs/05_eval.ipynb #870bd3f7
-def required_files(tasks=None)->list[str]:
+def required_files(tasks:str|list[str]|None=None)->list[str]:
     "The files (relative to the SentEval folder) that `tasks` (default: all of them) read."
     tasks = resolve_tasks('all' if tasks is None else tasks)
     fs = [f for t in tasks for f in (sts_files(t) if t in STS_TASKS else transfer_files(t))]
@@ -97,7 +97,7 @@ def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[st
              data:str|Path|None=None, # SentEval folder (see `senteval_dir`)
              fast:bool=False, # SimCSE's fast mode for the transfer classifiers
              seed:int=1111, limit:int|None=None, # keep at most `limit` transfer examples per split (not comparable)
-             batch_size:int|None=None, device=None, progress:bool=False)->Results:
+             batch_size:int|None=None, device:str|None=None, progress:bool=False)->Results:
     "Score `encoder` on STS and/or transfer tasks with the published protocols."
     enc, names, root = as_encoder(encoder), resolve_tasks(tasks), senteval_dir(data)
     paths = [data_file(root, f) for f in required_files(names)]

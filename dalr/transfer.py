@@ -109,7 +109,7 @@ def transfer_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
                   task:str, # a name in `TRANSFER_TASKS`
                   data:str|Path|None=None, fast:bool=False, # SimCSE's fast mode instead of test mode
                   seed:int=1111, limit:int|None=None, # keep at most `limit` examples per split (not comparable)
-                  batch_size:int|None=None, device=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, ...
+                  batch_size:int|None=None, device:str|torch.device|None=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, ...
     "Score one transfer task with SentEval's protocol."
     cfg = replace(FAST_MODE if fast else TEST_MODE, seed=seed)
     splits = {s: _subsample(ex, limit, seed) for s, ex in load_transfer(task, data).items()}
