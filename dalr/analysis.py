@@ -51,7 +51,7 @@ def alignment(x, # (N, d) embeddings of the first members of positive pairs
 def uniformity(x, # (N, d) embeddings, N >= 2
                t:float=2, # temperature of the Gaussian potential
               )->float:
-    "Wang & Isola's uniformity loss: log mean exp(-t * squared distance) over all distinct pairs (lower = more uniform)."
+    "Wang & Isola's uniformity loss: log mean exp(-t·squared distance) over all distinct pairs (lower = more uniform)."
     x = F.normalize(as_tensor(x, 'x'), dim=-1)
     if len(x) < 2: raise ValueError("uniformity needs at least 2 embeddings")
     return torch.pdist(x).pow(2).mul(-t).exp().mean().log().item()

@@ -31,9 +31,10 @@ def senteval_files()->list[str]:
     return list(dict.fromkeys(fs + [f for t in TRANSFER_TASKS for f in transfer_files(t)]))
 
 def data_url(url:str)->str:
-    "`url`, or the same file name under the mirror `$DALR_DATA_URL` when that is set."
+    "`url`, or for the public archives above the same file name under the mirror `$DALR_DATA_URL` when that is set."
     base = os.environ.get('DALR_DATA_URL')
-    return f"{base.rstrip('/')}/{url.rsplit('/', 1)[1]}" if base else url
+    if not base or url not in (SENTEVAL_URL, STSB_URL, FLICKR8K_URL): return url
+    return f"{base.rstrip('/')}/{url.rsplit('/', 1)[1]}"
 
 # %% ../nbs/06_download.ipynb #7709f4a7
 _OFFLINE_HELP = ("If this machine is offline, fetch the archive on one that is not and pass it as `archive=`, "

@@ -77,10 +77,12 @@ def execute(fn:Path, force_flags:list[str])->tuple[dict, float, str|None]:
     nb = NBProcessor(fn, rm_directives=False, process=True).nb
     skip = _skip_cell(nb, skip_flags, force_flags)
     ran = {c.id for c in nb.cells if not skip(c)}
+    main = sys.modules['__main__']  # IPython's shell installs its own __main__; the worker needs ours for its next job
     k, t0, err = CaptureShell(fn), time.time(), None
     try:
         with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=get_config().get('cell_timeout', 600))
     except Exception: err = k.prettytb(fname=fn) or 'error'
+    finally: sys.modules['__main__'] = main
     return {c.id: clean_outputs(c.get('outputs', [])) for c in nb.cells if c.id in ran}, time.time() - t0, err
 
 def _job(args):
