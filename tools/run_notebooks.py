@@ -26,7 +26,8 @@ def _paths()->list[tuple[str, str]]:
 
 def clean_text(s:str)->str:
     "Strip machine paths, temporary names and object addresses from one output text."
-    for a, b in _paths(): s = s.replace(a, b)
+    subs = dict(_paths())
+    s = re.sub(f"(?:{'|'.join(re.escape(a) for a in subs)})(?![\\w.-])", lambda m: subs[m.group(0)], s)  # whole path parts
     s = re.sub(r'<tmp>/[\w.-]+', '<tmp>/…', s)
     s = re.sub(r'\bat 0x[0-9a-f]+', 'at 0x…', s)
     return s
