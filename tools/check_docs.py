@@ -2,7 +2,7 @@
 
 `python tools/check_docs.py --relink` first rewrites links to the deployed site (`[project.urls] Documentation`) into
 relative ones, so the local build can be browsed and checked offline. Then it checks: a page for every notebook;
-every image a page shows exists and is not empty; every internal link and `#anchor` resolves inside the build; no
+every image a page shows exists and is not empty; every notebook in the sidebar; every internal link and `#anchor` resolves inside the build; no
 `NoneType` placeholders; and prints each page's number of outputs and figures. Exit status 1 on any problem."""
 import re, sys, tomllib
 from pathlib import Path
@@ -38,6 +38,8 @@ def check(docs:Path, base:str)->list[str]:
     for nb in nbs:
         page = docs/nbpath2html(Path(nb.name)).with_suffix('.html')
         if not page.exists(): errs.append(f'{nb.name}: no page {page.name}')
+    listed = set(re.findall(r'[\w.-]+\.ipynb', (ROOT/'nbs'/'sidebar.yml').read_text()))
+    errs += [f'{nb.name}: not in nbs/sidebar.yml' for nb in nbs if nb.name not in listed]
     print(f"{'page':<22} {'outputs':>7} {'figures':>7}")
     for page in sorted(docs.glob('*.html')):
         if page.name in ('404.html',): continue
