@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from sklearn.model_selection import StratifiedKFold
+from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['TEST_MODE', 'FAST_MODE', 'ClassifierConfig', 'StackedOptimizer', 'stack_indices', 'with_bias', 'stacked_accuracy',
@@ -67,7 +68,7 @@ def keep(self:StackedOptimizer, rows:torch.Tensor): # indices of the rows that g
 
 # %% ../nbs/03_classifier.ipynb #34f46cd7
 def stack_indices(idx:list, # G index arrays, possibly of different lengths
-                  device=None)->tuple[torch.Tensor, torch.Tensor]: # (G, N) indices (0 where padded), (G, N) validity
+                  device:str|torch.device|None=None)->tuple[torch.Tensor, torch.Tensor]: # (G, N) indices (0 where padded), (G, N) validity
     "Stack index arrays of different lengths into one padded matrix and its mask."
     L = max(len(i) for i in idx)
     out, mask = torch.zeros(len(idx), L, dtype=torch.long), torch.zeros(len(idx), L, dtype=torch.bool)
@@ -118,7 +119,7 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
                 train:list, dev:list, # per group: indices to train on, indices for early stopping
                 l2, # (G, L) penalties: L models per group
                 cfg:ClassifierConfig=TEST_MODE,
-                bar=None)->tuple[torch.Tensor, torch.Tensor]: # P (G, L, C, d+1), best dev accuracy (G, L)
+                bar:tqdm|None=None)->tuple[torch.Tensor, torch.Tensor]: # P (G, L, C, d+1), best dev accuracy (G, L)
     "Train every group's L logistic regressions at once, keeping each one's best dev checkpoint."
     l2 = torch.as_tensor(np.asarray(l2, dtype=np.float64), dtype=X.dtype).to(X.device)
     (G, L), C, d, dv = l2.shape, int(y.max()) + 1, X.shape[1], X.device
@@ -141,7 +142,7 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     return bestP, best
 
 # %% ../nbs/03_classifier.ipynb #a5aabc37
-def _early_stop(acc, P, live, best, bestP, fails, active, tenacity:int, bar=None):
+def _early_stop(acc, P, live, best, bestP, fails, active, tenacity:int, bar:tqdm|None=None):
     "Update checkpoints, failure counts and the active mask (all indexed by group) from the live groups' dev accuracies."
     a, b, f = active[live], best[live], fails[live]
     better, worse = a & (acc > b), a & ~(acc > b)
@@ -170,7 +171,7 @@ def _start(bar, n:int):
 # %% ../nbs/03_classifier.ipynb #fceb18e6
 def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labels
                  cfg:ClassifierConfig=TEST_MODE,
-                 bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
+                 bar:tqdm|None=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
     "SentEval's nested stratified k-fold protocol: every inner (fold, penalty) model at once, then the k final ones."
     yn, folds = y.cpu().numpy(), lambda: StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed)
     outer = list(folds().split(yn, yn))
@@ -187,7 +188,7 @@ def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labe
 def kfold_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of train and test together
                     train:np.ndarray, test:np.ndarray, # indices of the official splits
                     cfg:ClassifierConfig=TEST_MODE,
-                    bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`, `pred`
+                    bar:tqdm|None=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`, `pred`
     "SentEval's k-fold-on-train protocol, then the official test split."
     yt = y[torch.as_tensor(train)].cpu().numpy()
     folds = [(train[a], train[b]) for a, b in StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed).split(yt, yt)]
@@ -203,7 +204,7 @@ def kfold_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of tra
 def dev_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of all splits together
                   train:np.ndarray, dev:np.ndarray, test:np.ndarray, # indices of the official splits
                   cfg:ClassifierConfig=TEST_MODE,
-                  bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
+                  bar:tqdm|None=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
     "SentEval's train/dev/test protocol."
     _start(bar, len(cfg.l2_grid))
     P, acc = fit_logregs(X, y, [train], [dev], [cfg.l2_grid], cfg, bar)

@@ -110,7 +110,7 @@ def _features(encoder, splits:dict, pair:bool, batch_size, progress)->dict[str, 
 def transfer_features(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
                       task:str, # a name in `TRANSFER_TASKS`
                       data:str|Path|None=None, seed:int=1111, limit:int|None=None, batch_size:int|None=None,
-                      device=None, progress:bool=False)->tuple[torch.Tensor, torch.Tensor, dict]: # X (n, d), y (n,), split -> indices
+                      device:str|torch.device|None=None, progress:bool=False)->tuple[torch.Tensor, torch.Tensor, dict]: # X (n, d), y (n,), split -> indices
     "Embed one task's splits once: features and labels of all splits stacked, and each split's rows."
     splits = {s: _subsample(ex, limit, seed) for s, ex in load_transfer(task, data).items()}
     feats, dev = _features(as_encoder(encoder), splits, task == 'MRPC', batch_size, progress), default_device(device)
@@ -120,7 +120,7 @@ def transfer_features(encoder, # an `Encoder` or a callable `list[str] -> (N, d)
 
 # %% ../nbs/04_transfer.ipynb #af6f12ee
 def transfer_scores(task:str, X:torch.Tensor, y:torch.Tensor, idx:dict, # from `transfer_features`
-                    cfg=TEST_MODE, bar=None)->dict: # `acc` (test), `devacc`, `ntest`, `l2`, and `f1` for MRPC
+                    cfg=TEST_MODE, bar:tqdm|None=None)->dict: # `acc` (test), `devacc`, `ntest`, `l2`, and `f1` for MRPC
     "Run the task's SentEval protocol on its features."
     if task in _BINARY: return nested_kfold(X, y, cfg, bar)
     if task == 'SST2': return dev_then_test(X, y, idx['train'], idx['dev'], idx['test'], cfg, bar)
