@@ -24,7 +24,7 @@ class TrainConfig:
     teachers:tuple = ('princeton-nlp/unsup-simcse-bert-base-uncased', 'voidism/diffcse-bert-base-uncased-sts') # frozen text teachers
     teacher_pooler:str = 'cls_before_pooler' # how the teachers pool
     teacher_normalize:bool = False # cache L2-normalised teacher embeddings; False (the reference): raw, so the α-mix weighs each teacher by its norm
-    teacher_dtype:str = 'float32' # teacher cache storage: 'float32' or 'float16' (half the disk and page cache)
+    teacher_dtype:str = 'auto' # teacher cache storage: 'float32', 'float16' (half the disk and page cache) or 'auto' (float16 on CUDA, else float32)
     text_file:str = 'data/wiki1m_for_simcse.txt' # text-only corpus, one sentence a line
     pairs:str = 'data/flickr30k-clip-vit-l-14' # caption store (captions + precomputed CLIP ViT-L/14 image features)
     captions:str = 'all' # 'all' captions of every image, or one 'random' caption per image (MCSE)

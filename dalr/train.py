@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions
 from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data
-from .components import load_data, build_student, build_teacher_cache, objective_config
+from .components import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, get_rank, get_world_size, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
@@ -76,9 +76,10 @@ def _setup_loop(self:Trainer):
     self.loader = InterleavedLoader(d['text'], d['store'], self.tok, cfg.batch_size, max_length=cfg.max_length,
                                     seed=cfg.seed, captions=cfg.captions, rank=self.rank, world_size=self.world)
     self.sentences = sentence_table(d['text'], d['store'])
-    if is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', self.progress)
+    rows = teacher_rows(cfg, d['text'], d['store'])
+    if is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', self.progress, rows)
     barrier()
-    if not is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers')
+    if not is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', rows=rows)
     per_epoch = len(self.loader) // cfg.grad_accum
     self.total_steps = min(cfg.max_steps, per_epoch * cfg.epochs) if cfg.max_steps else per_epoch * cfg.epochs
     self.params = [p for m in (self.student, self.objective) for p in m.parameters() if p.requires_grad]
