@@ -53,6 +53,7 @@ class Trainer:
         if not is_main_process(): self.data = load_data(cfg, self.dir)
         set_seed(cfg.seed)
         self.student = build_student(cfg, self.data['tokenizer']).to(self.device)
+        if cfg.compile: self.student.backbone.compile(dynamic=True)
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
         self.objective = DALRObjective(objective_config(cfg), dim=self.student.dim, image_dim=img_dim).to(self.device)
@@ -153,7 +154,7 @@ def test_scores(self:Trainer, backbone=None, # a Hugging Face model to score (de
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile')
 
 @patch
 def _state(self:Trainer)->dict:
