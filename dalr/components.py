@@ -18,7 +18,7 @@ from .objective import ObjectiveConfig
 
 # %% auto #0
 __all__ = ['SYNTHETIC_TEACHERS', 'TEACHER_VARIANTS', 'concept_teacher', 'words_teacher', 'synthetic_teacher', 'load_data',
-           'build_student', 'build_teacher_cache', 'objective_config']
+           'build_student', 'teacher_rows', 'teacher_dtype', 'build_teacher_cache', 'objective_config']
 
 # %% ../nbs/34_components.ipynb #e4197fdb
 def concept_teacher(sentences:list[str], # sentences of the synthetic world
@@ -82,23 +82,40 @@ def build_student(cfg:TrainConfig, tokenizer:object|None=None)->StudentEncoder:
 
 TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
 
+def teacher_rows(cfg:TrainConfig, # the run
+                 text_corpus:TextCorpus|None, store:CaptionStore|None, # its two streams
+                )->np.ndarray: # indices into `sentence_table(text_corpus, store)`
+    "The sentences the run's teachers are asked about: the pair stream's captions (text batches read no teacher)."
+    if cfg.variant not in TEACHER_VARIANTS or store is None: return np.zeros(0, np.int64)
+    n_text = len(text_corpus) if text_corpus is not None else 0
+    return np.arange(n_text, n_text + len(store), dtype=np.int64)
+
+def teacher_dtype(cfg:TrainConfig)->str:
+    "The cache's storage dtype: `cfg.teacher_dtype`, where 'auto' is float16 on CUDA and float32 elsewhere."
+    if cfg.teacher_dtype != 'auto': return cfg.teacher_dtype
+    return 'float16' if torch.device(cfg.device or ('cuda' if torch.cuda.is_available() else 'cpu')).type == 'cuda' else 'float32'
+
 def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage settings)
                         sentences:list[str], # the sentence table the cache is keyed by
                         path:Path, # the cache directory
                         progress:bool=False, # show progress bars
+                        rows=None, # the table rows to cache (default: all; a run passes `teacher_rows`)
                        )->TeacherCache|None:
     "Open the teacher cache at `path` if it was built for these sentences, teachers and storage settings; else (re)build it. None when the variant uses no teachers."
     if cfg.variant not in TEACHER_VARIANTS: return None
+    rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
+    subset, dtype = [sentences[i] for i in rows], teacher_dtype(cfg)
     names = [re.sub(r'[^A-Za-z0-9_.-]', '_', t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
-            cache = TeacherCache.open(path, sentences)
-            if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, cfg.teacher_dtype): return cache
+            cache = TeacherCache.open(path, subset)
+            if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, dtype): return cache.keyed(rows, len(sentences))
         except ValueError: pass
     if cfg.student == 'tiny': teachers = [synthetic_teacher(t, sentences) for t in cfg.teachers]
-    else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None) for t in cfg.teachers]
-    return TeacherCache.build(path, sentences, teachers, names, batch_size=cfg.teacher_batch_size * 16, normalize=cfg.teacher_normalize,
-                              dtype=cfg.teacher_dtype, progress=progress)
+    else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None,
+                                              batch_size=cfg.teacher_batch_size) for t in cfg.teachers]
+    return TeacherCache.build(path, subset, teachers, names, batch_size=cfg.teacher_batch_size * 64, normalize=cfg.teacher_normalize,
+                              dtype=dtype, progress=progress).keyed(rows, len(sentences))
 
 # %% ../nbs/34_components.ipynb #9842644f
 def objective_config(cfg:TrainConfig)->ObjectiveConfig:

@@ -17,7 +17,7 @@ from .alignment import teacher_similarity, cma_loss, ima_loss
 from .rank import teacher_scores, listmle_loss, listnet_loss
 
 # %% auto #0
-__all__ = ['VARIANTS', 'g2l_loss', 'ObjectiveConfig', 'DALRObjective']
+__all__ = ['VARIANTS', 'g2l_loss', 'ObjectiveConfig', 'DALRObjective', 'deferred_checks']
 
 # %% ../nbs/16_objective.ipynb #68481825
 def g2l_loss(tokens:torch.Tensor, # (N, T, d) teacher token states ([CLS] excluded)
@@ -96,11 +96,21 @@ class DALRObjective(nn.Module):
         self.cma_proj = nn.Linear(image_dim, dim) if 'cma' in t and mode == 'project' else None
 
 # %% ../nbs/16_objective.ipynb #27ca9707
+import contextvars, contextlib
+_DEFERRED = contextvars.ContextVar('dalr_deferred_checks', default=False)
+
+@contextlib.contextmanager
+def deferred_checks():
+    "Inside: the objective checks shapes only (no NaN test that waits for the device) and returns its components as 0-d tensors."
+    tok = _DEFERRED.set(True)
+    try: yield
+    finally: _DEFERRED.reset(tok)
+
 def _check(name:str, x:torch.Tensor, shape:tuple):
     if x.dim() != len(shape) or any(s is not None and a != s for a, s in zip(x.shape, shape)):
         want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + ')'
         raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {want}")
-    if not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf")
+    if not _DEFERRED.get() and not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf")
 
 # %% ../nbs/16_objective.ipynb #67b9028d
 @patch
@@ -140,8 +150,8 @@ def forward(self:DALRObjective,
         if pair: comps.update(self._pair_terms(z1, z2, pooled, logits, *self._pair_inputs(batch, teacher_embs, teacher_tokens, z)))
         g = lambda *ks: sum(comps.get(k, 0) for k in ks)
         loss = info + c.lam * (c.w_cons * g('cons') + g('cma', 'cross')) + c.mu * g('ima', 'rank', 'g2l')
-    vals = torch.stack([loss.detach()] + [v.detach() for v in comps.values()]).tolist()
-    return loss, dict(zip(['loss', *comps], vals), pair=float(pair))
+    vals = torch.stack([loss.detach()] + [v.detach() for v in comps.values()])
+    return loss, dict(zip(['loss', *comps], vals if _DEFERRED.get() else vals.tolist()), pair=float(pair))
 
 # %% ../nbs/16_objective.ipynb #4a8f6237
 @patch

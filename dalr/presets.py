@@ -24,7 +24,7 @@ class TrainConfig:
     teachers:tuple = ('princeton-nlp/unsup-simcse-bert-base-uncased', 'voidism/diffcse-bert-base-uncased-sts') # frozen text teachers
     teacher_pooler:str = 'cls_before_pooler' # how the teachers pool
     teacher_normalize:bool = False # cache L2-normalised teacher embeddings; False (the reference): raw, so the α-mix weighs each teacher by its norm
-    teacher_dtype:str = 'float32' # teacher cache storage: 'float32' or 'float16' (half the disk and page cache)
+    teacher_dtype:str = 'auto' # teacher cache storage: 'float32', 'float16' (half the disk and page cache) or 'auto' (float16 on CUDA, else float32)
     text_file:str = 'data/wiki1m_for_simcse.txt' # text-only corpus, one sentence a line
     pairs:str = 'data/flickr30k-clip-vit-l-14' # caption store (captions + precomputed CLIP ViT-L/14 image features)
     captions:str = 'all' # 'all' captions of every image, or one 'random' caption per image (MCSE)
@@ -51,9 +51,11 @@ class TrainConfig:
     warmup_ratio:float = 0.0 # fraction of steps of linear warmup
     grad_clip:float = 1.0 # max gradient norm (0: no clipping)
     amp:bool = True # bf16/fp16 autocast on GPU (ignored on CPU)
+    compile:bool = False # torch.compile the student's backbone (dynamic shapes; pays on GPU, off by default)
     seed:int = 1 # seeds model init, dropout, batch order and ties
     eval_steps:int = 125 # dev evaluation every this many optimizer steps (0: only at the end)
     save_steps:int = 125 # resumable checkpoint every this many optimizer steps
+    log_steps:int = 50 # read the logged components from the device (and check them for NaN/inf) every this many steps
     dev:str = 'stsb' # dev set: 'stsb' (STS-B dev) or 'synthetic' (the synthetic world's dev split)
     test:str = 'sts' # final evaluation: 'sts', 'transfer', 'all', task names (through `dalr.eval`) or 'synthetic'
     senteval:str = '' # SentEval data folder for dev/test (empty: `dalr.sts.senteval_dir`'s default)

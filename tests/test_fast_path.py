@@ -1,0 +1,50 @@
+"""The trainer's fast path against its eager reference on CPU: dynamic padding (to the batch's longest sentence) gives the
+loss and gradients of padding to `max_length`, and the deferred logs (0-d tensors read later) equal the floats read now."""
+import pytest, torch
+from dalr.presets import get_config
+from dalr.train import Trainer
+
+def _loss_and_grads(tr, batch, sync):
+    tr.opt.zero_grad(set_to_none=True)
+    loss, logs = tr.loss(batch, sync=sync)
+    loss.backward()
+    return loss.detach(), logs, [p.grad.clone() if p.grad is not None else None for p in tr.params]
+
+def _pad_to(batch, length, pad_id):
+    b = type(batch)(batch)
+    n, l = batch['input_ids'].shape
+    b['input_ids'] = torch.cat([batch['input_ids'], torch.full((n, length - l), pad_id, dtype=torch.long)], 1)
+    b['attention_mask'] = torch.cat([batch['attention_mask'], torch.zeros(n, length - l, dtype=torch.long)], 1)
+    return b
+
+@pytest.mark.parametrize('pooler', ['avg', 'cls'])
+def test_dynamic_padding_equals_max_length_padding(tmp_path, pooler):
+    torch.set_num_threads(1)
+    cfg = get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4, train_pooler=pooler,
+                                  eval_pooler='avg' if pooler == 'avg' else 'cls_before_pooler'))
+    tr = Trainer(cfg, progress=False)
+    tr.student.eval()  # no dropout: the two paddings must see the same network
+    pb = next(b for b in tr.loader if b.is_pair)
+    assert pb['input_ids'].shape[1] < cfg.max_length  # the loader pads to the batch's longest sentence
+    full = _pad_to(pb, cfg.max_length, tr.tok.pad_token_id or 0)
+    l_dyn, logs_dyn, g_dyn = _loss_and_grads(tr, pb, sync=False)
+    l_max, logs_max, g_max = _loss_and_grads(tr, full, sync=True)
+    assert abs(l_dyn.item() - l_max.item()) < 1e-5
+    for k, v in logs_max.items():
+        if k != 'pair': assert abs(float(logs_dyn[k]) - v) < 1e-5, k
+    assert float(logs_dyn['student embeddings z']) == 0.0
+    assert len(g_dyn) == len(g_max) and sum(g is not None for g in g_dyn) > 10
+    for a, b in zip(g_dyn, g_max):
+        assert (a is None) == (b is None)
+        if a is not None: torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+def test_deferred_logs_equal_eager_logs(tmp_path):
+    torch.set_num_threads(1)
+    tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4)), progress=False)
+    tr.student.eval()
+    pb = next(b for b in tr.loader if b.is_pair)
+    l_eager, logs_eager, g_eager = _loss_and_grads(tr, pb, sync=True)
+    l_def, logs_def, g_def = _loss_and_grads(tr, pb, sync=False)
+    assert l_eager.item() == l_def.item()
+    assert {k: float(v) for k, v in logs_def.items() if k != 'student embeddings z'} == logs_eager
+    for a, b in zip(g_eager, g_def): assert (a is None and b is None) or torch.equal(a, b)
