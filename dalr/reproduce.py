@@ -20,7 +20,7 @@ from .transfer import TRANSFER_TASKS
 
 # %% auto #0
 __all__ = ['ROWS', 'HEADS', 'PUBLISHED', 'FAMILIES', 'Family', 'train_run', 'run_path', 'run_all', 'collect', 'summarise',
-           'md_table', 'tables', 'plot_summary', 'reproduce', 'report', 'reproduce_main']
+           'md_table', 'ablation_table', 'tables', 'plot_summary', 'reproduce', 'report', 'reproduce_main']
 
 # %% ../nbs/36_reproduce.ipynb #dc63c3e3
 ROWS = {'simcse': 'SimCSE', 'mcse': 'MCSE', 'cml': '+CML', 'iml': '+IML', 'dalr': 'DALR'}
@@ -50,14 +50,15 @@ class Family:
     overrides:dict = field(default_factory=dict) # `TrainConfig` fields set for every run of the family
     run:Callable|None = None # (family, row, seed, run_dir, overrides) -> {score key: value}; None: `train_run`
 
-# %% ../nbs/36_reproduce.ipynb #50cff04d
+# %% ../nbs/36_reproduce.ipynb #330ae559
 def train_run(fam:Family, row:str, seed:int, run_dir:Path, overrides:tuple=())->dict:
-    "Train `row` of `fam` with `seed` into `run_dir` through `dalr.train.train`; its test scores."
+    "Train `row` of `fam` with `seed` into `run_dir` through `dalr.train.train`; its test scores (and the untrained ones as `before/<key>`)."
     import transformers
     from dalr.train import train
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar()
     cfg = get_config(fam.preset, {**fam.overrides, **parse_overrides(list(overrides)), 'variant': row, 'seed': seed, 'out_dir': str(run_dir)})
-    return train(cfg, progress=False).get('test', {})
+    m = train(cfg, progress=False)
+    return {**m.get('test', {}), **{f'before/{k}': v for k, v in (m.get('before') or {}).items()}}
 
 # %% ../nbs/36_reproduce.ipynb #2d4bf34d
 FAMILIES:dict[str, Family] = {'tiny': Family('tiny', sts=('synthetic_sts',), transfer=())}
@@ -129,17 +130,35 @@ def md_table(cols:list[str], summary:dict, published:dict, rows)->str:
         if any(c in p for c in cols): lines.append(f"| {ROWS.get(r, r)} (paper) | " + ' | '.join(f'{p[c]:.2f}' if c in p else '—' for c in cols) + ' |')
     return '\n'.join(lines)
 
-# %% ../nbs/36_reproduce.ipynb #b1cbab93
-def tables(fam:Family, summary:dict, rows)->dict:
+# %% ../nbs/36_reproduce.ipynb #c95281bc
+def _per_seed_avg(fam:Family, runs:dict, r:str)->str:
+    return ', '.join(f"{_with_averages(fam, sc)['sts_avg']:.1f}" for sc in runs.get(r, {}).values())
+
+def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
+    "STS Avg. (and TR Avg.) per row with each seed's STS Avg. and the gain over SimCSE, the paper's gain beneath."
+    cols = ['sts_avg'] + (['transfer_avg'] if fam.transfer else [])
+    base = summary.get('simcse', {}).get('mean', {}).get('sts_avg'); pbase = fam.published.get('simcse', {}).get('sts_avg')
+    lines = ['| row | STS Avg. | ' + ('TR Avg. | ' if fam.transfer else '') + 'per seed (STS Avg.) | Δ STS Avg. vs SimCSE |', '|---' * (len(cols) + 3) + '|']
+    for r in [r for r in rows if r in summary]:
+        s, p = summary[r], fam.published.get(r, {})
+        gain = f"{s['mean']['sts_avg'] - base:+.2f}" if base is not None and 'sts_avg' in s['mean'] else '—'
+        lines.append(f"| {ROWS.get(r, r)} ({s['n']} seeds) | " + ' | '.join(f"{s['mean'][c]:.2f} ± {s['std'][c]:.2f}" if c in s['mean'] else '—' for c in cols)
+                     + f" | {_per_seed_avg(fam, runs, r)} | {gain} |")
+        if any(c in p for c in cols):
+            pg = f"{p['sts_avg'] - pbase:+.2f}" if pbase is not None and 'sts_avg' in p else '—'
+            lines.append(f"| {ROWS.get(r, r)} (paper) | " + ' | '.join(f'{p[c]:.2f}' if c in p else '—' for c in cols) + f" | | {pg} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/36_reproduce.ipynb #fb7d1a5f
+def tables(fam:Family, runs:dict, summary:dict, rows)->dict:
     "The STS, transfer and ablation tables of `fam` as markdown strings (transfer only when the family has it)."
     sts = list(fam.sts) + (['sts_avg'] if len(fam.sts) > 1 else [])
     out = {'sts': md_table(sts, summary, fam.published, rows)}
     if fam.transfer: out['transfer'] = md_table(list(fam.transfer) + ['transfer_avg'], summary, fam.published, rows)
-    abl = md_table(['sts_avg'] + (['transfer_avg'] if fam.transfer else []), summary, fam.published, rows)
-    out['ablation'] = abl.replace('| Avg. | Avg. |', '| STS Avg. | TR Avg. |').replace('| row | Avg. |', '| row | STS Avg. |', 1)
+    out['ablation'] = ablation_table(fam, runs, summary, rows)
     return out
 
-# %% ../nbs/36_reproduce.ipynb #10b46d8a
+# %% ../nbs/36_reproduce.ipynb #51222e67
 def plot_summary(runs:dict, summary:dict, fam:Family, rows, out:str|Path, title:str='')->Path:
     "Bar plot of each row's STS average (mean ± std, seeds as dots, the paper as a cross) saved as PNG at `out`."
     import matplotlib; matplotlib.use('Agg')
@@ -160,7 +179,7 @@ def plot_summary(runs:dict, summary:dict, fam:Family, rows, out:str|Path, title:
     plt.close(fig)
     return Path(out)
 
-# %% ../nbs/36_reproduce.ipynb #d90b9e47
+# %% ../nbs/36_reproduce.ipynb #128f63c0
 def reproduce(family:str='tiny', # a key of `FAMILIES`
               rows=tuple(ROWS), # row names (`ROWS` keys)
               seeds=(1, 2, 3), # one run per row and seed
@@ -179,21 +198,23 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
     if not is_main_process(): return {}
     runs = collect(out, rows, seeds); summary = summarise(fam, runs)
     res = dict(family=family, preset=fam.preset, rows=list(rows), seeds=list(seeds), runs=runs, summary=summary,
-               published=fam.published, tables=tables(fam, summary, rows), started=[list(x) for x in started],
+               published=fam.published, tables=tables(fam, runs, summary, rows), started=[list(x) for x in started],
                seconds=round(time.time() - t0, 1), env=env_versions())
     with atomic_write(out/'tables.json', 'w') as f: json.dump(res, f, indent=1)
     with atomic_write(out/'tables.md', 'w') as f: f.write(report(res))
     plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seeds")
     return res
 
-# %% ../nbs/36_reproduce.ipynb #0151a232
+# %% ../nbs/36_reproduce.ipynb #3d84caed
 def report(res:dict)->str:
     "The markdown report of a `reproduce` result."
     head = f"# {res['family']}: rows {', '.join(res['rows'])}; seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds; paper's numbers beneath)"
     names = {'sts': 'STS (Spearman ×100)', 'transfer': 'Transfer (accuracy)', 'ablation': 'Ablation'}
+    bef = [v for s in res['summary'].values() for k, v in s['mean'].items() if k.startswith('before/')]
+    if bef: head += f"\n\nUntrained encoder: {np.mean(bef):.2f} (mean of the rows' `before/` scores); {len(res['started'])} runs trained in this call, {res['seconds']:.0f} s."
     return head + ''.join(f"\n\n## {names[k]}\n\n{v}" for k, v in res['tables'].items()) + '\n'
 
-# %% ../nbs/36_reproduce.ipynb #2f478853
+# %% ../nbs/36_reproduce.ipynb #b0082c49
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr reproduce', description="Train the paper's rows over seeds and write the STS, transfer and ablation tables beside the paper's numbers.",
                                 epilog=f"families: {', '.join(FAMILIES)}; rows: {', '.join(ROWS)}")
@@ -205,7 +226,7 @@ def _parser()->argparse.ArgumentParser:
     p.add_argument('overrides', nargs='*', help='key=value TrainConfig overrides applied to every run')
     return p
 
-# %% ../nbs/36_reproduce.ipynb #73fae9d2
+# %% ../nbs/36_reproduce.ipynb #83858317
 def reproduce_main(argv:list[str]|None=None, # arguments after `dalr reproduce`
                   )->int: # exit code: 0 done, 2 bad family/row/override/missing data
     "`dalr reproduce [--family F] [--rows ...] [--seeds ...] [--jobs N] [--out DIR] [key=value ...]`."
