@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/features.html.md"""
 
 # %% ../nbs/22_features.ipynb #5b378f1f
 from __future__ import annotations
-import argparse, hashlib, json, shutil, sys
+import argparse, hashlib, io, json, os, shutil, sys
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,7 +15,8 @@ from .core import atomic_write, autocast, default_device, env_versions
 from .corpora import CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'READERS', 'list_images', 'load_image', 'load_clip', 'encode_batch', 'work_dir', 'encode_folder',
+__all__ = ['IMAGE_EXTS', 'READERS', 'list_images', 'load_image', 'load_clip', 'preprocess_batch', 'encode_images', 'FolderImages',
+           'encode_batch', 'work_dir', 'ImageBatches', 'default_workers', 'encode_images_to_shards', 'encode_folder',
            'skip_list_path', 'assemble_store', 'match_captions', 'clip_text_encoder', 'features_main']
 
 # %% ../nbs/22_features.ipynb #9b19b366
@@ -48,18 +49,34 @@ def load_clip(model:str='ViT-L-14', # an open_clip model name (`open_clip.list_m
     return m.eval().to(default_device(device)), preprocess
 
 # %% ../nbs/22_features.ipynb #1d3afd43
-def encode_batch(model, preprocess, folder:Path, names:list[str], device, normalize:bool=False):
-    "Encode the readable images of `names`: `(ok_names, (n, D) float32 features, skipped [(name, reason)])`."
+def preprocess_batch(load, # callable: key -> an RGB PIL image, or a string saying why it cannot be read
+                     keys:list, names:list[str], preprocess):
+    "Read and transform the images of `keys`: `(ok_names, (n, 3, H, W) tensor or None, skipped [(name, reason)])`."
     ok, xs, skipped = [], [], []
-    for n in names:
-        im = load_image(folder/n)
+    for k, n in zip(keys, names):
+        im = load(k)
         if isinstance(im, str): skipped.append((n, im)); continue
         ok.append(n); xs.append(preprocess(im))
-    if not ok: return ok, None, skipped
-    with torch.no_grad(), autocast(device):
-        f = model.encode_image(torch.stack(xs).to(device)).float()
+    return ok, (torch.stack(xs) if xs else None), skipped
+
+def encode_images(model, x:torch.Tensor, device, normalize:bool=False, precision:str='fp32')->np.ndarray:
+    "The (n, D) float32 image features of the preprocessed batch `x`."
+    dt = torch.bfloat16 if precision == 'bf16' else torch.float32
+    with torch.no_grad():
+        f = model.encode_image(x.to(device, dt, non_blocking=True)).float()
     if normalize: f = torch.nn.functional.normalize(f, dim=-1)
-    return ok, f.cpu().numpy(), skipped
+    return f.cpu().numpy()
+
+# %% ../nbs/22_features.ipynb #81730042
+class FolderImages:
+    "Images of a folder by relative name (a picklable loader for worker processes)."
+    def __init__(self, folder:str|Path): self.folder = Path(folder)
+    def __call__(self, name:str): return load_image(self.folder/name)
+
+def encode_batch(model, preprocess, folder:Path, names:list[str], device, normalize:bool=False, precision:str='fp32'):
+    "Encode the readable images of `names`: `(ok_names, (n, D) float32 features, skipped [(name, reason)])`."
+    ok, x, skipped = preprocess_batch(FolderImages(folder), names, names, preprocess)
+    return ok, (encode_images(model, x, device, normalize, precision) if x is not None else None), skipped
 
 # %% ../nbs/22_features.ipynb #10a9c49d
 def work_dir(out:str|Path)->Path:
@@ -86,23 +103,49 @@ def _save_shard(wd:Path, k:int, ok, feats, skipped, dim:int):
 def _done_shards(wd:Path)->set[int]:
     return {int(p.stem.split('_')[1]) for p in wd.glob('shard_*.npz')}
 
+# %% ../nbs/22_features.ipynb #e22420ce
+class ImageBatches(torch.utils.data.Dataset):
+    "Batch k of `names` read by `load` and preprocessed: what a DataLoader worker prepares."
+    def __init__(self, load, keys:list, names:list[str], batch_size:int, preprocess):
+        self.load, self.keys, self.names, self.bs, self.preprocess = load, keys, names, batch_size, preprocess
+    def __len__(self): return (len(self.names) + self.bs - 1) // self.bs
+    def __getitem__(self, k:int):
+        sl = slice(k * self.bs, (k + 1) * self.bs)
+        return (k, *preprocess_batch(self.load, self.keys[sl], self.names[sl], self.preprocess))
+
+def default_workers(device)->int:
+    "Worker processes for decoding: all cores but one (at most 16) next to a GPU, none on CPU (the encoder needs the cores)."
+    return 0 if torch.device(device).type != 'cuda' else max(1, min(16, (os.cpu_count() or 2) - 1))
+
 # %% ../nbs/22_features.ipynb #ef4c727d
-def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
-                  batch_size:int=64, device=None, normalize:bool=False, seed:int=0,
-                  max_batches:int|None=None, progress:bool=True)->bool:
-    "Encode `names` under `folder` into shards beside `out`; True when every batch is done."
-    folder, wd, device = Path(folder), work_dir(out), default_device(device)
-    settings = dict(model=model, pretrained=str(pretrained), batch_size=batch_size, normalize=normalize, seed=seed,
-                    images_sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest())
+def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
+                  batch_size:int=64, device=None, normalize:bool=False, seed:int=0, max_batches:int|None=None,
+                  progress:bool=True, workers:int|None=None, precision:str='auto', source:str='')->bool:
+    "Encode the images `load(key)` named `names` into shards beside `out`; True when every batch is done."
+    wd, device = work_dir(out), default_device(device)
+    precision = ('bf16' if device.type == 'cuda' else 'fp32') if precision == 'auto' else precision
+    if precision not in ('fp32', 'bf16'): raise ValueError(f"precision {precision!r}: expected 'fp32', 'bf16' or 'auto'")
+    settings = dict(model=model, pretrained=str(pretrained), batch_size=batch_size, normalize=normalize, seed=seed, precision=precision,
+                    images_sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest(), **({'source': source} if source else {}))
     _check_progress(wd, settings)
     todo = [k for k in range((len(names) + batch_size - 1) // batch_size) if k not in _done_shards(wd)]
-    if not todo: return True
+    if max_batches is not None: todo = todo[:max_batches]
+    if not todo: return max_batches is None or not [k for k in range((len(names) + batch_size - 1) // batch_size) if k not in _done_shards(wd)]
     clip, preprocess = load_clip(model, pretrained, device, seed)
-    dim = clip.visual.output_dim
-    for i, k in enumerate(tqdm(todo, desc=f'{model} features', unit='batch', disable=not progress)):
-        if max_batches is not None and i >= max_batches: return False
-        _save_shard(wd, k, *encode_batch(clip, preprocess, folder, names[k*batch_size:(k+1)*batch_size], device, normalize), dim)
-    return True
+    if precision == 'bf16': clip = clip.to(torch.bfloat16)
+    dim, workers = clip.visual.output_dim, default_workers(device) if workers is None else workers
+    dl = torch.utils.data.DataLoader(ImageBatches(load, keys, names, batch_size, preprocess), batch_size=None, sampler=todo, num_workers=workers,
+                                     pin_memory=device.type == 'cuda', prefetch_factor=4 if workers else None)
+    for k, ok, x, skipped in tqdm(dl, total=len(todo), desc=f'{model} features', unit='batch', disable=not progress):
+        _save_shard(wd, k, ok, encode_images(clip, x, device, normalize, precision) if x is not None else None, skipped, dim)
+    return len(_done_shards(wd)) == (len(names) + batch_size - 1) // batch_size
+
+def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
+                  batch_size:int=64, device=None, normalize:bool=False, seed:int=0,
+                  max_batches:int|None=None, progress:bool=True, workers:int|None=None, precision:str='auto')->bool:
+    "Encode `names` under `folder` into shards beside `out`; True when every batch is done."
+    return encode_images_to_shards(FolderImages(folder), names, names, out, model, pretrained, batch_size, device, normalize, seed,
+                                   max_batches, progress, workers, precision)
 
 # %% ../nbs/22_features.ipynb #f8e2d6ce
 def skip_list_path(out:str|Path)->Path:
