@@ -337,7 +337,8 @@ def features_main(argv:list[str]|None=None)->int:
                                        a.normalize, a.seed, a.max_batches, not a.quiet, a.workers, a.precision, source)
         if not done:
             print(f"stopped after {a.max_batches} batches; rerun the same command to resume", file=sys.stderr); return 3
-        meta = dict(encoder=a.model, pretrained=a.pretrained, normalised=a.normalize, batch_size=a.batch_size,
+        prec = a.precision if a.precision != 'auto' else ('bf16' if default_device(a.device).type == 'cuda' else 'fp32')
+        meta = dict(encoder=a.model, pretrained=a.pretrained, normalised=a.normalize, batch_size=a.batch_size, precision=prec,
                     images_dir=str(a.images_dir) if a.images_dir else None, hf_dataset=a.hf, captions_file=str(a.captions) if a.captions else None, env=env_versions())
         tenc = clip_text_encoder(a.model, a.pretrained, a.device, a.seed, normalize=a.normalize) if a.text_features and recs else None
         store = assemble_store(a.out_store, names, a.batch_size, recs, meta, tenc)
