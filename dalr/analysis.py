@@ -32,7 +32,7 @@ def as_tensor(x, # embeddings: Tensor, ndarray or nested list
     return t
 
 def cosine_matrix(a, # (N, d) embeddings
-                  b=None, # (M, d) embeddings; `a` itself when None
+                  b:np.ndarray|torch.Tensor|None=None, # (M, d) embeddings; `a` itself when None
                  )->torch.Tensor: # (N, M) cosine similarities
     "All cosine similarities between the rows of `a` and the rows of `b`."
     a = as_tensor(a, 'a')
@@ -51,7 +51,7 @@ def alignment(x, # (N, d) embeddings of the first members of positive pairs
 def uniformity(x, # (N, d) embeddings, N >= 2
                t:float=2, # temperature of the Gaussian potential
               )->float:
-    "Wang & Isola's uniformity loss: log mean exp(-t * squared distance) over all distinct pairs (lower = more uniform)."
+    "Wang & Isola's uniformity loss: log mean exp(-t·squared distance) over all distinct pairs (lower = more uniform)."
     x = F.normalize(as_tensor(x, 'x'), dim=-1)
     if len(x) < 2: raise ValueError("uniformity needs at least 2 embeddings")
     return torch.pdist(x).pow(2).mul(-t).exp().mean().log().item()
@@ -94,7 +94,7 @@ def overlap_auc(pos, neg)->float:
 
 # %% ../nbs/40_analysis.ipynb #28f73be9
 def plot_similarity_hist(groups:dict, # name -> 1-D array of similarities
-                         ax=None, # matplotlib axes; a new figure when None
+                         ax:plt.Axes|None=None, # matplotlib axes; a new figure when None
                          title:str='Cosine similarity of pairs', # the plot title
                          xlabel:str='cosine similarity', # x-axis label
                          bins:int=40, # number of bins over the common range
@@ -218,7 +218,7 @@ def umap_2d(emb, # (N, d) embeddings
 
 def plot_map(xy, # (N, 2) coordinates
              labels, # (N,) group per point, shown as colour
-             ax=None, # matplotlib axes; a new figure when None
+             ax:plt.Axes|None=None, # matplotlib axes; a new figure when None
              title:str='UMAP of sentence embeddings', # plot title
              names:dict|None=None, # label -> legend text; no legend when None
             ):

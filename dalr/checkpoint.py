@@ -38,10 +38,10 @@ def set_rng_state(s:dict)->None:
 # %% ../nbs/30_checkpoint.ipynb #88aa777a
 def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomically)
                     modules:dict, # name -> nn.Module, e.g. {'student': ..., 'objective': ...}
-                    optimizer=None, # a torch optimizer
-                    scheduler=None, # a torch LR scheduler
+                    optimizer:torch.optim.Optimizer|None=None, # a torch optimizer
+                    scheduler:torch.optim.lr_scheduler.LRScheduler|None=None, # a torch LR scheduler
                     state:dict|None=None, # JSON-serialisable trainer state (step, best score, loader position, config)
-                    scaler=None, # a `torch.amp.GradScaler` (fp16 runs)
+                    scaler:torch.amp.GradScaler|None=None, # a `torch.amp.GradScaler` (fp16 runs)
                     rng:list|None=None, # `rng_state()` of every process (default: this one)
                    )->Path:
     "Atomically write a resumable checkpoint directory."
@@ -57,7 +57,8 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
 # %% ../nbs/30_checkpoint.ipynb #69efe7af
 def load_checkpoint(path:str|Path, # a directory written by `save_checkpoint`
                     modules:dict, # name -> nn.Module to load into (same names as when saving)
-                    optimizer=None, scheduler=None, scaler=None, # loaded when given and saved
+                    optimizer:torch.optim.Optimizer|None=None, scheduler:torch.optim.lr_scheduler.LRScheduler|None=None,
+                    scaler:torch.amp.GradScaler|None=None, # loaded when given and saved
                     rank:int=0, # whose RNG states to restore
                     restore_rng:bool=True, # set this process's random states from the checkpoint
                    )->dict: # the trainer state saved with it

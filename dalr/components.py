@@ -73,7 +73,7 @@ def load_data(cfg:TrainConfig, # the run's configuration
     return d
 
 # %% ../nbs/34_components.ipynb #358af0f8
-def build_student(cfg:TrainConfig, tokenizer=None)->StudentEncoder:
+def build_student(cfg:TrainConfig, tokenizer:object|None=None)->StudentEncoder:
     "The student encoder named by `cfg.student` (a tiny BERT for 'tiny')."
     if cfg.student != 'tiny': return StudentEncoder.from_pretrained(cfg.student, pooler=cfg.train_pooler)
     from transformers import BertModel

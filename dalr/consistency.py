@@ -36,7 +36,7 @@ def mismatch_index(n:int, # batch size
                    mode:str='roll', # `'roll'` (reference) or `'random'`
                    shift:int=5, # roll distance in `'roll'` mode
                    generator:torch.Generator|None=None, # random source for `'random'` mode
-                   device=None)->torch.Tensor: # (n,) index of the image paired with each sentence
+                   device:str|torch.device|None=None)->torch.Tensor: # (n,) index of the image paired with each sentence
     "For each sentence i, the index of a different image of the batch."
     if n < 2: raise ValueError(f"mismatched pairs need a batch of at least 2 image-caption pairs; got {n}")
     i = torch.arange(n, device=device)

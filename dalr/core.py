@@ -6,14 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #93930d6e
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, os, platform, random, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, os, platform, random, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'atomic_write',
-           'atomic_dir', 'sha256_files', 'env_versions', 'shared_data']
+           'atomic_dir', 'sha256_files', 'env_versions', 'cache_dir', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
 POOLERS = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
@@ -127,14 +127,24 @@ def env_versions()->dict:
     return v
 
 # %% ../nbs/00_core.ipynb #2ea16058
+def cache_dir()->Path:
+    "Where downloaded data sets live: `$DALR_CACHE`, else `~/.cache/dalr`."
+    return Path(os.environ.get('DALR_CACHE') or '~/.cache/dalr').expanduser()
+
+def _checkout_dirs()->list[Path]:
+    "The installed package's folder and its parents (a checkout's `shared/data` sits beside or above it)."
+    spec = importlib.util.find_spec('dalr')
+    return list(Path(spec.origin).resolve().parents) if spec and spec.origin else []
+
 def shared_data(name:str, # a dataset folder, e.g. `'senteval'` or `'flickr8k'`
                 env:str='DALR_DATA', # environment variable holding a folder that contains `name`
+                download:bool=True, # fetch `name` into `cache_dir()` when it is nowhere on disk
                )->Path:
-    "Locate the dataset folder `name` under `$DALR_DATA` or the nearest `shared/data` above the working directory."
-    if os.environ.get(env):
-        p = Path(os.environ[env]).expanduser()/name
-        if p.exists(): return p
-        raise FileNotFoundError(f"${env}={os.environ[env]} has no folder {name!r}")
-    for d in [Path.cwd(), *Path.cwd().parents]:
+    "Locate the data set `name`: `$DALR_DATA`, a `shared/data` folder above us, the cache, else download it."
+    if os.environ.get(env) and (p := Path(os.environ[env]).expanduser()/name).exists(): return p
+    for d in dict.fromkeys([Path.cwd(), *Path.cwd().parents, *_checkout_dirs()]):
         if (d/'shared'/'data'/name).exists(): return d/'shared'/'data'/name
-    raise FileNotFoundError(f"No data folder {name!r}: set ${env} to a folder that contains it")
+    if (cache_dir()/name).exists() or download:
+        from dalr.download import fetch_data
+        return fetch_data(name, cache_dir()/name)
+    raise FileNotFoundError(f"No data folder {name!r}: set ${env} to a folder that contains it, or pass download=True")

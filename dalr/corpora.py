@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import atomic_dir, sha256_files, shared_data
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['STORE_FORMAT', 'CaptionRecord', 'read_flickr30k_csv', 'TextCorpus', 'CaptionStore', 'read_flickr8k',
@@ -37,8 +38,8 @@ def _read_lines(path:Path):
             except UnicodeDecodeError as e: raise ValueError(f"{path}:{i}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
 
 # %% ../nbs/20_corpora.ipynb #19774d1f
-@classmethod
-def _text_from_file(cls, path:str|Path, # a text file, one sentence per line
+@patch(cls_method=True)
+def from_file(cls:TextCorpus, path:str|Path, # a text file, one sentence per line
                     empty:str='skip', # `'skip'` empty lines (counted in `n_skipped`) or `'error'`
                    )->TextCorpus:
     "Read a one-sentence-per-line file such as wiki1m."
@@ -48,14 +49,14 @@ def _text_from_file(cls, path:str|Path, # a text file, one sentence per line
         if empty == 'error': raise ValueError(f"{path}:{i}: empty line (use empty='skip' to drop empty lines)")
         skipped += 1
     return cls(sents, name=path.name, n_skipped=skipped)
-TextCorpus.from_file = _text_from_file
 
 # %% ../nbs/20_corpora.ipynb #133a9a4e
 STORE_FORMAT = 'dalr-caption-store/1'
 
 class CaptionStore:
     "Captions, the image each describes, and memory-mapped image features, kept in one folder."
-    def __init__(self, path, features, captions, caption_image, images, meta, text_features=None):
+    def __init__(self, path:Path, features:np.ndarray, captions:list[str], caption_image:np.ndarray, images:list[str], meta:dict,
+                 text_features:np.ndarray|None=None):
         self.path, self.features, self.captions, self.caption_image = Path(path), features, captions, caption_image
         self.images, self.meta, self.text_features = images, meta, text_features
     def __len__(self): return len(self.captions)
@@ -110,14 +111,14 @@ def _write_store(d:Path, caps, cap_img, images, features, text_features, meta:di
     (d/'meta.json').write_text(json.dumps(meta, indent=1))
 
 # %% ../nbs/20_corpora.ipynb #3d2e422f
-@classmethod
-def _store_create(cls, path:str|Path, # the store folder to create (replaced atomically if it exists)
+@patch(cls_method=True)
+def create(cls:CaptionStore, path:str|Path, # the store folder to create (replaced atomically if it exists)
                   captions:list[str], # caption texts
                   image_ids:list[str], # the image id of each caption
                   features, # (I, D) array-like (np.memmap is fine): one row per image of `images`
                   meta:dict|None=None, # `encoder`, `pretrained`, `dim`, `normalised`, and any provenance to keep
                   images:list[str]|None=None, # image id of each feature row; default: order of first appearance in `image_ids`
-                  text_features=None, # optional (C, Dt) per-caption text features (e.g. CLIP's)
+                  text_features:np.ndarray|None=None, # optional (C, Dt) per-caption text features (e.g. CLIP's)
                   chunk:int=4096, # rows copied at a time
                   dtype:str='float32', # storage dtype of the features
                  )->CaptionStore:
@@ -133,7 +134,6 @@ def _store_create(cls, path:str|Path, # the store folder to create (replaced ato
         raise ValueError(f"text_features must be (n_captions={len(caps)}, dim); got shape {text_features.shape}")
     with atomic_dir(path) as d: _write_store(d, caps, cap_img, images, features, text_features, meta, chunk, dtype)
     return cls.open(path, verify=False)
-CaptionStore.create = _store_create
 
 # %% ../nbs/20_corpora.ipynb #5535b550
 def _load_npy(d:Path, name:str, shape:tuple, mmap:bool=True):
@@ -150,8 +150,8 @@ def _verify(d:Path, meta:dict, verify:bool):
             raise ValueError(f"{d/f}: checksum mismatch (meta.json has {want[:12]}..., file hashes to {got[:12]}...): the store was modified or is corrupt")
 
 # %% ../nbs/20_corpora.ipynb #5a363063
-@classmethod
-def _store_open(cls, path:str|Path, # a folder written by `CaptionStore.create`
+@patch(cls_method=True)
+def open(cls:CaptionStore, path:str|Path, # a folder written by `CaptionStore.create`
                 verify:bool=True, # re-hash every file and compare with the checksums in meta.json
                )->CaptionStore:
     "Open a caption store: small tables in memory, features memory-mapped."
@@ -169,7 +169,6 @@ def _store_open(cls, path:str|Path, # a folder written by `CaptionStore.create`
     feats = _load_npy(d, 'features.npy', (I, meta['dim']))
     tf = np.load(d/'text_features.npy', mmap_mode='r') if 'text_features.npy' in meta['checksums'] else None
     return cls(d, feats, caps, cap_img, images, meta, tf)
-CaptionStore.open = _store_open
 
 # %% ../nbs/20_corpora.ipynb #d4329dde
 CaptionRecord = namedtuple('CaptionRecord', 'image caption where key', defaults=('',))

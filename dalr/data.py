@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from .corpora import *
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader']
@@ -80,7 +81,8 @@ class InterleavedLoader:
         self.epoch, self.step, self._cache = 0, 0, None
 
 # %% ../nbs/21_data.ipynb #ec74908d
-def _plan(self:InterleavedLoader, epoch:int)->list[tuple[bool, np.ndarray]]:
+@patch
+def plan(self:InterleavedLoader, epoch:int)->list[tuple[bool, np.ndarray]]:
     "The `(is_pair, indices)` of every step of `epoch`."
     if self._cache is not None and self._cache[0] == epoch: return self._cache[1]
     rng = np.random.default_rng([self.seed, epoch])
@@ -91,11 +93,15 @@ def _plan(self:InterleavedLoader, epoch:int)->list[tuple[bool, np.ndarray]]:
     plan = [(bool(p), next(ip) if p else next(it)) for p in interleave_schedule(len(text), len(pair))]
     self._cache = (epoch, plan)
     return plan
-InterleavedLoader._plan = _plan
-InterleavedLoader.__len__ = lambda self: len(self._plan(self.epoch))
+
+@patch
+def __len__(self:InterleavedLoader)->int:
+    "Steps in the current epoch."
+    return len(self.plan(self.epoch))
 
 # %% ../nbs/21_data.ipynb #79e2ca07
-def _collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
+@patch
+def collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
     "Tokenise the sentences of `idx` and attach image features for a pair batch."
     idx = np.array_split(idx, self.world)[self.rank]
     sents = [self.store.captions[i] for i in idx] if is_pair else [self.text.sentences[i] for i in idx]
@@ -107,34 +113,35 @@ def _collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
         b['image_feats'] = torch.from_numpy(np.asarray(self.store.features[rows], dtype=np.float32))
         b['image_idx'] = torch.as_tensor(rows, dtype=torch.long)
     return b
-InterleavedLoader._collate = _collate
 
 # %% ../nbs/21_data.ipynb #8001cb5c
-def _iter(self:InterleavedLoader):
-    plan = self._plan(self.epoch)
+@patch
+def __iter__(self:InterleavedLoader):
+    "Serve the batches of the current epoch from `step` on; then move to the next epoch."
+    plan = self.plan(self.epoch)
     while self.step < len(plan):
         is_pair, idx = plan[self.step]
         self.step += 1
-        yield self._collate(is_pair, idx)
+        yield self.collate(is_pair, idx)
     self.epoch, self.step = self.epoch + 1, 0
 
-def _set_epoch(self:InterleavedLoader, epoch:int):
+@patch
+def set_epoch(self:InterleavedLoader, epoch:int):
     "Serve epoch `epoch` next (from its start unless it is the current epoch)."
     if epoch != self.epoch: self.epoch, self.step = epoch, 0
 
-InterleavedLoader.__iter__, InterleavedLoader.set_epoch = _iter, _set_epoch
-
 # %% ../nbs/21_data.ipynb #18f15ace
-def _state_dict(self:InterleavedLoader)->dict:
+@patch
+def state_dict(self:InterleavedLoader)->dict:
     "Position and settings, enough to resume exactly."
     return dict(epoch=self.epoch, step=self.step, seed=self.seed, batch_size=self.bs, captions=self.captions,
                 distinct_images=self.distinct, drop_last=self.drop_last, n_text=self.n_text,
                 n_captions=len(self.store) if self.store is not None else 0, world_size=self.world)
 
-def _load_state_dict(self:InterleavedLoader, sd:dict):
+@patch
+def load_state_dict(self:InterleavedLoader, sd:dict):
     "Resume at the saved position; settings that change the plan must match."
     mine = self.state_dict()
     for k in ('seed', 'batch_size', 'captions', 'distinct_images', 'drop_last', 'n_text', 'n_captions', 'world_size'):
         if k in sd and sd[k] != mine[k]: raise ValueError(f"loader state has {k}={sd[k]!r} but this loader has {k}={mine[k]!r}: cannot resume")
     self.epoch, self.step = int(sd['epoch']), int(sd['step'])
-InterleavedLoader.state_dict, InterleavedLoader.load_state_dict = _state_dict, _load_state_dict

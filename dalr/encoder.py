@@ -25,9 +25,10 @@ def _as_tensor(x)->torch.Tensor:
     return t.to('cpu', torch.float32)
 
 # %% ../nbs/01_encoder.ipynb #d41b8e88
+from collections.abc import Callable
 class Encoder:
     "Map a list of sentences to a `(N, d)` float32 CPU tensor, batching by length and keeping the input order."
-    def __init__(self, fn=None, # a callable `list[str] -> (N, d)` array/tensor; None when a Hugging Face model is attached
+    def __init__(self, fn:Callable|None=None, # a callable `list[str] -> (N, d)` array/tensor; None when a Hugging Face model is attached
                  batch_size:int=64, # sentences per call of `fn` (or per forward pass)
                  name:str|None=None, # a label recorded with results
                  pooler:str|None=None, # the pooler recorded with results
@@ -92,7 +93,7 @@ def _position_limit(tokenizer, model)->int:
 def from_hf(cls:Encoder, model:torch.nn.Module, # a Hugging Face model (e.g. `BertModel`) returning `last_hidden_state`
             tokenizer, # its fast tokenizer
             pooler:str='cls_before_pooler', # one of `dalr.core.POOLERS`
-            device=None, # move the model here; None keeps it where it is
+            device:str|torch.device|None=None, # move the model here; None keeps it where it is
             max_length:int|None=None, # truncate longer inputs; None: only at the model's position limit
             batch_size:int=64, name:str|None=None)->Encoder:
     "Wrap an in-memory Hugging Face model and tokenizer (e.g. a student's backbone during training)."
@@ -174,7 +175,7 @@ def _looks_local(model:str)->bool:
 @patch(cls_method=True)
 def load(cls:Encoder, model:str, # a local model directory or a Hugging Face hub id
          pooler:str|None=None, # one of `dalr.core.POOLERS`, or `'st'`; None: see `default_pooler`
-         device=None, # None: CUDA when available
+         device:str|torch.device|None=None, # None: CUDA when available
          max_length:int|None=None, batch_size:int=64)->Encoder:
     "Load a Hugging Face or sentence-transformers model by directory or hub id."
     model = str(model)
@@ -187,7 +188,7 @@ def load(cls:Encoder, model:str, # a local model directory or a Hugging Face hub
 
 # %% ../nbs/01_encoder.ipynb #e6b0efb0
 @patch(cls_method=True)
-def _load_st(cls:Encoder, model:str, device=None, batch_size:int=64)->Encoder:
+def _load_st(cls:Encoder, model:str, device:str|torch.device|None=None, batch_size:int=64)->Encoder:
     "Wrap a sentence-transformers model's `encode`."
     from sentence_transformers import SentenceTransformer
     st = SentenceTransformer(model, device=str(default_device(device)))

@@ -18,13 +18,13 @@ from .sts import STS_TASKS, data_file, senteval_dir, sts_files, sts_task
 from .transfer import TRANSFER_TASKS, transfer_files, transfer_task
 
 # %% auto #0
-__all__ = ['SENTEVAL_URL', 'required_files', 'resolve_tasks', 'verify_senteval', 'download_senteval', 'Results', 'evaluate',
-           'eval_main']
+__all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'eval_main']
+
+# %% ../nbs/05_eval.ipynb #80361a2d
+from .download import SENTEVAL_URL, download_senteval, verify_senteval
 
 # %% ../nbs/05_eval.ipynb #870bd3f7
-SENTEVAL_URL = 'https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/resolve/main/senteval.tar'
-
-def required_files(tasks=None)->list[str]:
+def required_files(tasks:str|list[str]|None=None)->list[str]:
     "The files (relative to the SentEval folder) that `tasks` (default: all of them) read."
     tasks = resolve_tasks('all' if tasks is None else tasks)
     fs = [f for t in tasks for f in (sts_files(t) if t in STS_TASKS else transfer_files(t))]
@@ -46,77 +46,6 @@ def resolve_tasks(tasks:str|list[str])->list[str]:
         else: raise ValueError(f"unknown task {p!r}; expected sts, transfer, all or names from {STS_TASKS + TRANSFER_TASKS}")
     if not out: raise ValueError("no task given")
     return list(dict.fromkeys(out))
-
-# %% ../nbs/05_eval.ipynb #d9d29dde
-_OFFLINE_HELP = ("If this machine is offline, download senteval.tar on one that is not and run "
-                 "`download_senteval(dest, archive='senteval.tar')`, or pass --data / set $DALR_SENTEVAL to an extracted copy.")
-
-def _fetch(url:str, path:Path, timeout:float=60)->tuple[int, str]: # (bytes, sha256)
-    "Stream `url` into `path`, hashing as it goes; fail if the transfer breaks or stops short."
-    try: r = urllib.request.urlopen(url, timeout=timeout)
-    except (urllib.error.URLError, OSError) as e: raise ConnectionError(f"could not download {url}: {getattr(e, 'reason', e)}. {_OFFLINE_HELP}") from e
-    total, n, h, err = int(r.headers.get('Content-Length') or 0), 0, hashlib.sha256(), None
-    try:
-        with r, open(path, 'wb') as f, tqdm(total=total or None, unit='B', unit_scale=True, desc=Path(url).name, disable=total < 1 << 24) as bar:
-            while chunk := r.read(1 << 20): f.write(chunk); h.update(chunk); n += len(chunk); bar.update(len(chunk))
-    except (OSError, http.client.HTTPException) as e: err = e
-    if err is not None or (total and n != total):
-        raise ConnectionError(f"download of {url} was interrupted after {n} of {total or '?'} bytes ({err or 'connection closed'}); "
-                              f"nothing was installed: run it again. {_OFFLINE_HELP}")
-    return n, h.hexdigest()
-
-# %% ../nbs/05_eval.ipynb #76fb02ce
-def _extract(archive:Path, into:Path)->Path: # the SentEval root inside `into`
-    "Check and unpack a SentEval tar; return the folder that holds `STS/` and the transfer tasks."
-    try:
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            bad = [m.name for m in members if m.name.startswith(('/', '\\')) or '..' in Path(m.name).parts or m.issym() or m.islnk()]
-            if bad: raise ValueError(f"{archive} has unsafe members (absolute, '..' or links), e.g. {bad[0]!r}")
-            tf.extractall(into, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
-    except (tarfile.TarError, EOFError, OSError) as e: raise ValueError(f"{archive} is not a complete tar archive ({e}); download it again") from e
-    roots = [p.parent.parent.parent for p in into.rglob('STS/STSBenchmark/sts-test.csv')]
-    if not roots: raise ValueError(f"{archive} holds no SentEval data (no STS/STSBenchmark/sts-test.csv)")
-    return roots[0]
-
-# %% ../nbs/05_eval.ipynb #d7c5dbb0
-def _sha256(path:Path)->str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
-def verify_senteval(root:str|Path, # a SentEval folder
-                    tasks=None)->str: # SHA-256 over the files the tasks read
-    "Check that every file `tasks` read is in `root`; return their checksum (and compare it with `senteval.json`, if any)."
-    root, fs = Path(root), required_files(tasks)
-    paths = [data_file(root, f) for f in fs]
-    digest, manifest = sha256_files(paths, root), Path(root)/'senteval.json'
-    if tasks is None and manifest.exists() and json.loads(manifest.read_text()).get('data_sha256') not in (None, digest):
-        raise ValueError(f"the files in {root} do not match the checksum recorded in {manifest} at download: fetch them again")
-    return digest
-
-# %% ../nbs/05_eval.ipynb #37c3a303
-def download_senteval(dest:str|Path|None=None, # target folder (see `senteval_dir`)
-                      url:str=SENTEVAL_URL, archive:str|Path|None=None, # a local copy of senteval.tar instead of `url`
-                      sha256:str|None=None, # expected SHA-256 of the archive, if known
-                      force:bool=False)->Path: # the SentEval folder
-    "Fetch, verify and unpack SimCSE's `senteval.tar` into `dest`, atomically."
-    dest = senteval_dir(dest)
-    if not force and all((dest/f).is_file() for f in required_files()): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix='.senteval-dl.') as tmp:
-        tar = Path(archive) if archive else Path(tmp)/'senteval.tar'
-        if archive: size, digest = tar.stat().st_size, _sha256(tar)
-        else: size, digest = _fetch(url, tar)
-        if sha256 and digest != sha256: raise ValueError(f"{tar} has SHA-256 {digest}, expected {sha256}: the download is corrupt or changed; try again")
-        with atomic_dir(dest) as out:
-            root = _extract(tar, Path(tmp)/'x')
-            for p in root.iterdir(): p.rename(out/p.name)
-            meta = {'url': None if archive else url, 'archive': str(archive) if archive else None, 'size': size, 'sha256': digest,
-                    'data_sha256': verify_senteval(out), 'downloaded': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
-            (out/'senteval.json').write_text(json.dumps(meta, indent=1))
-    return dest
 
 # %% ../nbs/05_eval.ipynb #1a7c7314
 _STS_HEAD = dict(zip(STS_TASKS, ('STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'STS-B', 'SICK-R')))
@@ -162,23 +91,37 @@ def load(cls:Results, path:str|Path)->Results:
     d = json.loads(Path(path).read_text(encoding='utf-8'))
     return cls(d['scores'], d['meta'])
 
-# %% ../nbs/05_eval.ipynb #fa8065a6
+# %% ../nbs/05_eval.ipynb #d294c1e6
+@patch
+def timings(self:Results)->str:
+    "Per-task seconds, split into embedding and classification, as a markdown table."
+    rows = {t: v if isinstance(v, dict) else {'total': v} for t, v in self.meta.get('timings_s', {}).items()}
+    lines = ['| task | encode s | classify s | total s |', '|---|---|---|---|']
+    fmt = lambda v: '' if v is None else f'{v:.1f}'
+    for t, v in rows.items(): lines.append(f"| {t} | {fmt(v.get('encode'))} | {fmt(v.get('classify'))} | {fmt(v.get('total'))} |")
+    tot = {k: sum(v.get(k) or 0 for v in rows.values()) for k in ('encode', 'classify', 'total')}
+    lines.append(f"| all | {tot['encode']:.1f} | {tot['classify']:.1f} | {tot['total']:.1f} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/05_eval.ipynb #8162dc0c
 def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[str] -> (N, d)`
              tasks:str|list[str]='sts', # `'sts'`, `'transfer'`, `'all'`, or task names (see `resolve_tasks`)
              data:str|Path|None=None, # SentEval folder (see `senteval_dir`)
              fast:bool=False, # SimCSE's fast mode for the transfer classifiers
              seed:int=1111, limit:int|None=None, # keep at most `limit` transfer examples per split (not comparable)
-             batch_size:int|None=None, device=None, progress:bool=False)->Results:
+             batch_size:int|None=None, device:str|None=None, progress:bool=False)->Results:
     "Score `encoder` on STS and/or transfer tasks with the published protocols."
     enc, names, root = as_encoder(encoder), resolve_tasks(tasks), senteval_dir(data)
     paths = [data_file(root, f) for f in required_files(names)]
     set_seed(seed)
     scores, timings = {}, {}
-    for t in names:
+    for t in tqdm(names, desc='tasks', unit='task', disable=not progress):
         t0 = time.perf_counter()
-        if t in STS_TASKS: scores[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress)
-        else: scores[t] = transfer_task(enc, t, root, fast=fast, seed=seed, limit=limit, batch_size=batch_size, device=device, progress=progress)
-        timings[t] = round(time.perf_counter() - t0, 2)
+        if t in STS_TASKS: scores[t], timings[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress), {}
+        else:
+            scores[t] = transfer_task(enc, t, root, fast=fast, seed=seed, limit=limit, batch_size=batch_size, device=device, progress=progress)
+            timings[t] = scores[t].pop('time_s')
+        timings[t]['total'] = round(time.perf_counter() - t0, 2)
     meta = {'model': enc.name, 'pooler': enc.pooler, 'seed': seed, 'transfer_mode': 'fast' if fast else 'test', 'limit': limit,
             'tasks': names, 'data_dir': str(root), 'data_sha256': sha256_files(paths, root), 'env_versions': env_versions(),
             'timings_s': timings, 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
@@ -209,7 +152,7 @@ def eval_main(argv:list[str]|None=None)->int:
         res = evaluate(enc, tasks, a.data, fast=a.fast, seed=a.seed, limit=a.limit, device=a.device, progress=sys.stderr.isatty())
     except (FileNotFoundError, ValueError, ConnectionError) as e:
         print(f'dalr eval: error: {e}', file=sys.stderr); return 2
-    print(res.table())
+    print(res.table()); print(); print(res.timings())
     if a.out: print(f'saved {res.save(a.out)}')
     return 0
 

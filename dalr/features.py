@@ -40,7 +40,7 @@ def load_image(path:str|Path):
 # %% ../nbs/22_features.ipynb #9c840bb0
 def load_clip(model:str='ViT-L-14', # an open_clip model name (`open_clip.list_models()`)
               pretrained:str|None='openai', # a pretrained tag (`open_clip.list_pretrained()`), or 'none' for random init
-              device=None, seed:int=0):
+              device:str|torch.device|None=None, seed:int=0):
     "An open_clip model in eval mode on `device`, and its image transform."
     import open_clip
     if model not in open_clip.list_models(): raise ValueError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
@@ -120,7 +120,7 @@ def default_workers(device)->int:
 
 # %% ../nbs/22_features.ipynb #ef4c727d
 def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
-                  batch_size:int=64, device=None, normalize:bool=False, seed:int=0, max_batches:int|None=None,
+                  batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0, max_batches:int|None=None,
                   progress:bool=True, workers:int|None=None, precision:str='auto', source:str='')->bool:
     "Encode the images `load(key)` named `names` into shards beside `out`; True when every batch is done."
     wd, device = work_dir(out), default_device(device)
@@ -142,7 +142,7 @@ def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, mode
     return len(_done_shards(wd)) == (len(names) + batch_size - 1) // batch_size
 
 def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
-                  batch_size:int=64, device=None, normalize:bool=False, seed:int=0,
+                  batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0,
                   max_batches:int|None=None, progress:bool=True, workers:int|None=None, precision:str='auto')->bool:
     "Encode `names` under `folder` into shards beside `out`; True when every batch is done."
     return encode_images_to_shards(FolderImages(folder), names, names, out, model, pretrained, batch_size, device, normalize, seed,
@@ -166,8 +166,9 @@ def _gather(wd:Path, n_shards:int):
     return names, skipped, feats
 
 # %% ../nbs/22_features.ipynb #cfbf542a
-def assemble_store(out:str|Path, names:list[str], batch_size:int, captions=None, meta:dict|None=None,
-                   text_encoder=None, # optional callable list[str] -> (C, Dt) array, e.g. `clip_text_encoder(...)`
+from collections.abc import Callable
+def assemble_store(out:str|Path, names:list[str], batch_size:int, captions:list[str]|None=None, meta:dict|None=None,
+                   text_encoder:Callable|None=None, # optional callable list[str] -> (C, Dt) array, e.g. `clip_text_encoder(...)`
                   )->CaptionStore:
     "Turn the finished shards of `out` into a caption store and a skip list."
     wd = work_dir(out)
@@ -196,7 +197,7 @@ def match_captions(records, folder:str|Path)->list[str]:
     return need
 
 # %% ../nbs/22_features.ipynb #ec72a91d
-def clip_text_encoder(model:str, pretrained:str|None, device=None, seed:int=0, batch_size:int=256, normalize:bool=False):
+def clip_text_encoder(model:str, pretrained:str|None, device:str|torch.device|None=None, seed:int=0, batch_size:int=256, normalize:bool=False):
     "A callable that encodes captions with an open_clip text tower into a (C, D) float32 array."
     import open_clip
     clip, _ = load_clip(model, pretrained, device, seed); tok = open_clip.get_tokenizer(model); dev = default_device(device)

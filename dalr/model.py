@@ -37,7 +37,7 @@ class StudentEncoder(nn.Module):
     def __init__(self, backbone:PreTrainedModel, # any `AutoModel` (BERT, RoBERTa, MiniLM, ...)
                  pooler:str='cls', # training pooler: `'cls'` = [CLS] + MLP (SimCSE), or one of `POOLERS`
                  mlp:bool=True, # put SimCSE's MLP head over the pooled state during training
-                 tokenizer=None): # the backbone's tokenizer, saved with the model when given
+                 tokenizer:AutoTokenizer|None=None): # the backbone's tokenizer, saved with the model when given
         super().__init__()
         self.eval_pooler = eval_pooler(pooler)
         self.backbone, self.pooler, self.tokenizer = backbone, pooler, tokenizer
@@ -97,7 +97,7 @@ def from_pretrained(cls:StudentEncoder, name_or_path:str, # hub id or local Hugg
 @patch
 def save_pretrained(self:StudentEncoder,
                      path:str|Path, # the model directory to create or replace
-                     tokenizer=None): # tokenizer to save (default: `self.tokenizer`)
+                     tokenizer:AutoTokenizer|None=None): # tokenizer to save (default: `self.tokenizer`)
     "Atomically write the backbone (HF format), tokenizer, `dalr.json` and the MLP head (safetensors)."
     tok = tokenizer if tokenizer is not None else self.tokenizer
     with atomic_dir(path) as tmp:

@@ -27,7 +27,7 @@ class Teacher:
                  pooler:str='cls_before_pooler', # one of `dalr.core.POOLERS`
                  max_length:int=32, # truncation length (the reference trains at 32)
                  batch_size:int=128, # sentences per forward
-                 device=None): # default: CUDA if available
+                 device:str|torch.device|None=None): # default: CUDA if available
         self.device = default_device(device)
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.tokenizer, self.pooler, self.max_length, self.batch_size = tokenizer, pooler, max_length, batch_size
@@ -136,7 +136,7 @@ def open(cls:TeacherCache, path:str|Path, # a directory written by `TeacherCache
 
 @patch
 def get(self:TeacherCache, idx:torch.Tensor, # (N,) sentence indices (a batch's `sent_idx`)
-        device=None, # where to put the result (default CPU)
+        device:str|torch.device|None=None, # where to put the result (default CPU)
        )->list[torch.Tensor]: # per teacher (N, d_k) float32
     "The cached embeddings of sentences `idx`, one tensor per teacher."
     i = torch.as_tensor(idx).long().cpu().numpy()
@@ -152,7 +152,7 @@ class OnlineTeachers:
                  normalize:bool=True): # L2-normalise, as `TeacherCache.build` does by default
         self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
 
-    def get(self, idx:torch.Tensor, device=None)->list[torch.Tensor]:
+    def get(self, idx:torch.Tensor, device:str|torch.device|None=None)->list[torch.Tensor]:
         "Embed sentences `idx` with every teacher now."
         batch = [self.sentences[i] for i in torch.as_tensor(idx).long().tolist()]
         out = [torch.as_tensor(_check_emb(t(batch), f'teacher {k}', len(batch))) for k, t in enumerate(self.teachers)]
