@@ -26,9 +26,9 @@ def test_every_row_trained_and_tabled(tiny):
     out, stdout, secs = tiny
     res = json.loads((out/'tables.json').read_text())
     assert sorted(map(tuple, res['started'])) == sorted((r, 1) for r in ROWS)
-    for r in ROWS:
-        m = res['summary'][r]['mean']
-        assert m['synthetic_sts'] > m['before/synthetic_sts'] + 10, (r, m)
+    m = {r: res['summary'][r]['mean'] for r in ROWS}
+    for r in ROWS: assert m[r]['synthetic_sts'] > m[r]['before/synthetic_sts'] + 5, (r, m[r])
+    for r in ('mcse', 'cml', 'iml', 'dalr'): assert m[r]['synthetic_sts'] > m['simcse']['synthetic_sts'] + 10, (r, m)
     md = (out/'tables.md').read_text()
     assert md in stdout + '\n' and (out/'reproduce.png').read_bytes()[:4] == b'\x89PNG'
     sts = [l for l in res['tables']['sts'].splitlines() if l.startswith('| ') and '(1 seeds)' in l]
