@@ -16,6 +16,8 @@ COMMANDS = {
     'train':    ('dalr.train',    'train_main',    'train a sentence encoder (no arguments: the tiny preset, offline, on CPU)'),
     'eval':     ('dalr.eval',     'eval_main',     'evaluate an encoder on STS12-16, STS-B, SICK-R and the transfer tasks'),
     'features': ('dalr.features', 'features_main', 'encode a folder of images with open_clip into a feature store'),
+    'fetch':    ('dalr.fetch',    'fetch_main',    "download the paper's data (wiki1m, Karpathy's splits, COCO images), resumable and checksummed"),
+    'reproduce': ('dalr.reproduce', 'reproduce_main', "train the paper's rows over seeds and write its tables beside the published numbers"),
 }
 
 def _usage()->str:

@@ -6,17 +6,19 @@ Docs: https://dalr-dev.github.io/dalr/features.html.md"""
 
 # %% ../nbs/22_features.ipynb #5b378f1f
 from __future__ import annotations
-import argparse, hashlib, json, shutil, sys
+import argparse, hashlib, io, json, os, shutil, sys
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .core import atomic_write, autocast, default_device, env_versions
-from .corpora import CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
+from .corpora import CaptionRecord, CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'READERS', 'list_images', 'load_image', 'load_clip', 'encode_batch', 'work_dir', 'encode_folder',
-           'skip_list_path', 'assemble_store', 'match_captions', 'clip_text_encoder', 'features_main']
+__all__ = ['IMAGE_EXTS', 'READERS', 'list_images', 'load_image', 'load_clip', 'preprocess_batch', 'encode_images', 'FolderImages',
+           'encode_batch', 'work_dir', 'ImageBatches', 'default_workers', 'encode_images_to_shards', 'encode_folder',
+           'skip_list_path', 'assemble_store', 'match_captions', 'clip_text_encoder', 'load_hf_images', 'HFImages',
+           'hf_images', 'features_main']
 
 # %% ../nbs/22_features.ipynb #9b19b366
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
@@ -48,18 +50,34 @@ def load_clip(model:str='ViT-L-14', # an open_clip model name (`open_clip.list_m
     return m.eval().to(default_device(device)), preprocess
 
 # %% ../nbs/22_features.ipynb #1d3afd43
-def encode_batch(model, preprocess, folder:Path, names:list[str], device, normalize:bool=False):
-    "Encode the readable images of `names`: `(ok_names, (n, D) float32 features, skipped [(name, reason)])`."
+def preprocess_batch(load, # callable: key -> an RGB PIL image, or a string saying why it cannot be read
+                     keys:list, names:list[str], preprocess):
+    "Read and transform the images of `keys`: `(ok_names, (n, 3, H, W) tensor or None, skipped [(name, reason)])`."
     ok, xs, skipped = [], [], []
-    for n in names:
-        im = load_image(folder/n)
+    for k, n in zip(keys, names):
+        im = load(k)
         if isinstance(im, str): skipped.append((n, im)); continue
         ok.append(n); xs.append(preprocess(im))
-    if not ok: return ok, None, skipped
-    with torch.no_grad(), autocast(device):
-        f = model.encode_image(torch.stack(xs).to(device)).float()
+    return ok, (torch.stack(xs) if xs else None), skipped
+
+def encode_images(model, x:torch.Tensor, device, normalize:bool=False, precision:str='fp32')->np.ndarray:
+    "The (n, D) float32 image features of the preprocessed batch `x`."
+    dt = torch.bfloat16 if precision == 'bf16' else torch.float32
+    with torch.no_grad():
+        f = model.encode_image(x.to(device, dt, non_blocking=True)).float()
     if normalize: f = torch.nn.functional.normalize(f, dim=-1)
-    return ok, f.cpu().numpy(), skipped
+    return f.cpu().numpy()
+
+# %% ../nbs/22_features.ipynb #81730042
+class FolderImages:
+    "Images of a folder by relative name (a picklable loader for worker processes)."
+    def __init__(self, folder:str|Path): self.folder = Path(folder)
+    def __call__(self, name:str): return load_image(self.folder/name)
+
+def encode_batch(model, preprocess, folder:Path, names:list[str], device, normalize:bool=False, precision:str='fp32'):
+    "Encode the readable images of `names`: `(ok_names, (n, D) float32 features, skipped [(name, reason)])`."
+    ok, x, skipped = preprocess_batch(FolderImages(folder), names, names, preprocess)
+    return ok, (encode_images(model, x, device, normalize, precision) if x is not None else None), skipped
 
 # %% ../nbs/22_features.ipynb #10a9c49d
 def work_dir(out:str|Path)->Path:
@@ -86,23 +104,49 @@ def _save_shard(wd:Path, k:int, ok, feats, skipped, dim:int):
 def _done_shards(wd:Path)->set[int]:
     return {int(p.stem.split('_')[1]) for p in wd.glob('shard_*.npz')}
 
+# %% ../nbs/22_features.ipynb #e22420ce
+class ImageBatches(torch.utils.data.Dataset):
+    "Batch k of `names` read by `load` and preprocessed: what a DataLoader worker prepares."
+    def __init__(self, load, keys:list, names:list[str], batch_size:int, preprocess):
+        self.load, self.keys, self.names, self.bs, self.preprocess = load, keys, names, batch_size, preprocess
+    def __len__(self): return (len(self.names) + self.bs - 1) // self.bs
+    def __getitem__(self, k:int):
+        sl = slice(k * self.bs, (k + 1) * self.bs)
+        return (k, *preprocess_batch(self.load, self.keys[sl], self.names[sl], self.preprocess))
+
+def default_workers(device)->int:
+    "Worker processes for decoding: all cores but one (at most 16) next to a GPU, none on CPU (the encoder needs the cores)."
+    return 0 if torch.device(device).type != 'cuda' else max(1, min(16, (os.cpu_count() or 2) - 1))
+
 # %% ../nbs/22_features.ipynb #ef4c727d
-def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
-                  batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0,
-                  max_batches:int|None=None, progress:bool=True)->bool:
-    "Encode `names` under `folder` into shards beside `out`; True when every batch is done."
-    folder, wd, device = Path(folder), work_dir(out), default_device(device)
-    settings = dict(model=model, pretrained=str(pretrained), batch_size=batch_size, normalize=normalize, seed=seed,
-                    images_sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest())
+def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
+                  batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0, max_batches:int|None=None,
+                  progress:bool=True, workers:int|None=None, precision:str='auto', source:str='')->bool:
+    "Encode the images `load(key)` named `names` into shards beside `out`; True when every batch is done."
+    wd, device = work_dir(out), default_device(device)
+    precision = ('bf16' if device.type == 'cuda' else 'fp32') if precision == 'auto' else precision
+    if precision not in ('fp32', 'bf16'): raise ValueError(f"precision {precision!r}: expected 'fp32', 'bf16' or 'auto'")
+    settings = dict(model=model, pretrained=str(pretrained), batch_size=batch_size, normalize=normalize, seed=seed, precision=precision,
+                    images_sha256=hashlib.sha256('\n'.join(names).encode()).hexdigest(), **({'source': source} if source else {}))
     _check_progress(wd, settings)
     todo = [k for k in range((len(names) + batch_size - 1) // batch_size) if k not in _done_shards(wd)]
-    if not todo: return True
+    if max_batches is not None: todo = todo[:max_batches]
+    if not todo: return max_batches is None or not [k for k in range((len(names) + batch_size - 1) // batch_size) if k not in _done_shards(wd)]
     clip, preprocess = load_clip(model, pretrained, device, seed)
-    dim = clip.visual.output_dim
-    for i, k in enumerate(tqdm(todo, desc=f'{model} features', unit='batch', disable=not progress)):
-        if max_batches is not None and i >= max_batches: return False
-        _save_shard(wd, k, *encode_batch(clip, preprocess, folder, names[k*batch_size:(k+1)*batch_size], device, normalize), dim)
-    return True
+    if precision == 'bf16': clip = clip.to(torch.bfloat16)
+    dim, workers = clip.visual.output_dim, default_workers(device) if workers is None else workers
+    dl = torch.utils.data.DataLoader(ImageBatches(load, keys, names, batch_size, preprocess), batch_size=None, sampler=todo, num_workers=workers,
+                                     pin_memory=device.type == 'cuda', prefetch_factor=4 if workers else None)
+    for k, ok, x, skipped in tqdm(dl, total=len(todo), desc=f'{model} features', unit='batch', disable=not progress):
+        _save_shard(wd, k, ok, encode_images(clip, x, device, normalize, precision) if x is not None else None, skipped, dim)
+    return len(_done_shards(wd)) == (len(names) + batch_size - 1) // batch_size
+
+def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
+                  batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0,
+                  max_batches:int|None=None, progress:bool=True, workers:int|None=None, precision:str='auto')->bool:
+    "Encode `names` under `folder` into shards beside `out`; True when every batch is done."
+    return encode_images_to_shards(FolderImages(folder), names, names, out, model, pretrained, batch_size, device, normalize, seed,
+                                   max_batches, progress, workers, precision)
 
 # %% ../nbs/22_features.ipynb #f8e2d6ce
 def skip_list_path(out:str|Path)->Path:
@@ -165,6 +209,82 @@ def clip_text_encoder(model:str, pretrained:str|None, device:str|torch.device|No
         return np.concatenate(out)
     return enc
 
+# %% ../nbs/22_features.ipynb #295a4e94
+def load_hf_images(path:str|Path, # a hub dataset name, a folder of parquet shards, or a folder written by `save_to_disk`
+                   split:str|None=None, # the dataset split (default: the only one, else 'train')
+                  ):
+    "A `datasets.Dataset` from the hub or from a local copy in either of the hub's formats."
+    import datasets
+    p = Path(path)
+    if p.is_dir() and any((p/f).exists() for f in ('dataset_dict.json', 'state.json')): ds = datasets.load_from_disk(str(p))
+    else: ds = datasets.load_dataset(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        split = split or (next(iter(ds)) if len(ds) == 1 else 'train')
+        if split not in ds: raise ValueError(f"{path}: no split {split!r}; its splits: {', '.join(ds)}")
+        ds = ds[split]
+    return ds
+
+# %% ../nbs/22_features.ipynb #0e1a1f57
+class HFImages:
+    "Images of a `datasets.Dataset` column by row, decoded from their stored bytes with `load_image`."
+    def __init__(self, ds, column:str):
+        from datasets import Image
+        self.ds = ds.select_columns([column]).cast_column(column, Image(decode=False)); self.column = column
+    def __call__(self, row:int):
+        v = self.ds[int(row)][self.column]
+        if v.get('bytes') is not None: return load_image(io.BytesIO(v['bytes']))
+        return load_image(v['path']) if v.get('path') else f"row {row}: no image bytes and no path"
+
+# %% ../nbs/22_features.ipynb #bb414525
+def _check_columns(ds, where:str, cols):
+    for c in cols:
+        if c not in ds.column_names: raise ValueError(f"{where}: no column {c!r}; its columns: {', '.join(ds.column_names)}")
+
+def _hf_names(ds, where:str, image_column:str, name_column:str|None, rows:list[int])->list[str]:
+    if name_column: names = [str(ds[name_column][r]) for r in rows] if len(rows) < 64 else [str(v) for v in np.array(ds[name_column], dtype=object)[rows]]
+    else:
+        col = ds.data.column(image_column)
+        paths = [v for ch in col.chunks for v in ch.field('path').to_pylist()] if hasattr(col.type, 'get_field_index') and col.type.get_field_index('path') >= 0 else []
+        names = [paths[r] for r in rows] if paths else []
+        if not names or any(not n for n in names) or len(set(names)) < len(names): names = [f'{r:08d}' for r in rows]
+    dup = next((n for n in names if names.count(n) > 1), None) if len(set(names)) < len(names) else None
+    if dup: raise ValueError(f"{where}: name column {name_column!r} repeats {dup!r}; image names must be unique")
+    return names
+
+# %% ../nbs/22_features.ipynb #f13a62a8
+def hf_images(ds, # a `datasets.Dataset` (see `load_hf_images`)
+              image_column:str='image', caption_columns=('caption',), name_column:str|None=None,
+              split_column:str|None=None, split:str|None=None, where:str='dataset'):
+    "`(loader, rows, names, caption records)` of the images of `ds` (those with `split_column == split`), ordered by name."
+    _check_columns(ds, where, [image_column, *caption_columns, *([name_column] if name_column else []), *([split_column] if split else [])])
+    rows = list(range(len(ds))) if not split else [r for r, v in enumerate(ds[split_column]) if v == split]
+    if not rows: raise ValueError(f"{where}: no row has {split_column} == {split!r}")
+    names = _hf_names(ds, where, image_column, name_column, rows)
+    order = sorted(range(len(rows)), key=names.__getitem__)
+    rows, names = [rows[i] for i in order], [names[i] for i in order]
+    caps = {c: ds[c] for c in caption_columns}; recs = []
+    for r, n in zip(rows, names):
+        for c in caption_columns:
+            v = caps[c][r]
+            for j, t in enumerate([v] if isinstance(v, str) else (v or [])):
+                if not isinstance(t, str) or not t.strip(): raise ValueError(f"{where}: row {r} column {c!r} item {j}: expected a non-empty caption, got {t!r}")
+                recs.append(CaptionRecord(n, ' '.join(t.split()), f"{where}:row {r}:{c}"))
+    return HFImages(ds, image_column), rows, names, recs
+
+# %% ../nbs/22_features.ipynb #6aeffc25
+def _add_speed_args(p):
+    p.add_argument('--workers', type=int, default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
+    p.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto', help='encoder precision (default: bf16 on GPU, fp32 on CPU)')
+
+def _add_hf_args(p):
+    g = p.add_argument_group('Hugging Face dataset input', 'with --hf, the one positional argument is the output store')
+    g.add_argument('--hf', metavar='DATASET', help='hub dataset name, folder of parquet shards, or save_to_disk folder (instead of IMAGES_DIR)')
+    g.add_argument('--hf-split', help="the dataset's split (default: its only split, else 'train')")
+    g.add_argument('--image-column', default='image', help='image column (default: image)')
+    g.add_argument('--caption-column', action='append', help='caption column, a string or a list of strings per row (repeatable; default: caption)')
+    g.add_argument('--name-column', help='column naming each image (default: the stored file name, else the row number)')
+    g.add_argument('--split-column', default='split', help='column compared with --split to keep rows (default: split)')
+
 # %% ../nbs/22_features.ipynb #fa19a81d
 def _parser():
     p = argparse.ArgumentParser(prog='dalr features', description='Encode a folder of images (and their captions) into a dalr caption store.')
@@ -183,6 +303,7 @@ def _parser():
     p.add_argument('--seed', type=int, default=0, help="seed of the random init with --pretrained none")
     p.add_argument('--max-batches', type=int, default=None, help='stop after this many new batches (resume by rerunning)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    _add_speed_args(p); _add_hf_args(p)
     return p
 
 # %% ../nbs/22_features.ipynb #a0b88698
@@ -191,22 +312,35 @@ def _read_captions(a):
     if a.format == 'flickr30k-json': return read_flickr30k_json(a.captions, a.split)
     return READERS[a.format](a.captions)
 
+# %% ../nbs/22_features.ipynb #9e5075be
+def _inputs(a):
+    "(loader, keys, names, caption records, source description) of the images the command encodes."
+    if a.hf:
+        src = f"{a.hf}[{a.hf_split or ''}]" + (f" {a.split_column}=={a.split}" if a.split else '')
+        load, rows, names, recs = hf_images(load_hf_images(a.hf, a.hf_split), a.image_column, tuple(a.caption_column or ['caption']),
+                                            a.name_column, a.split_column, a.split, where=str(a.hf))
+        return load, rows, names, recs, src
+    recs = _read_captions(a)
+    names = match_captions(recs, a.images_dir) if recs is not None else list_images(a.images_dir)
+    if not names: raise ValueError(f"no images found under {a.images_dir} (extensions {', '.join(IMAGE_EXTS)})")
+    return FolderImages(a.images_dir), names, names, recs, ''
+
 # %% ../nbs/22_features.ipynb #197f941b
 def features_main(argv:list[str]|None=None)->int:
     "Entry point of `dalr features`; returns the exit code."
     a = _parser().parse_args(None if argv is None else [str(x) for x in argv])
+    if a.hf and a.out_store is None and a.out is None: a.out_store, a.images_dir = a.images_dir, None
     a.out_store = a.out_store or a.out
     if a.out_store is None: print("dalr features: error: give the output store (OUT_STORE or --out)", file=sys.stderr); return 2
     try:
-        recs = _read_captions(a)
-        names = match_captions(recs, a.images_dir) if recs is not None else list_images(a.images_dir)
-        if not names: raise ValueError(f"no images found under {a.images_dir} (extensions {', '.join(IMAGE_EXTS)})")
-        done = encode_folder(a.images_dir, names, a.out_store, a.model, a.pretrained, a.batch_size, a.device,
-                             a.normalize, a.seed, a.max_batches, not a.quiet)
+        load, keys, names, recs, source = _inputs(a)
+        done = encode_images_to_shards(load, keys, names, a.out_store, a.model, a.pretrained, a.batch_size, a.device,
+                                       a.normalize, a.seed, a.max_batches, not a.quiet, a.workers, a.precision, source)
         if not done:
             print(f"stopped after {a.max_batches} batches; rerun the same command to resume", file=sys.stderr); return 3
-        meta = dict(encoder=a.model, pretrained=a.pretrained, normalised=a.normalize, batch_size=a.batch_size,
-                    images_dir=str(a.images_dir), captions_file=str(a.captions) if a.captions else None, env=env_versions())
+        prec = a.precision if a.precision != 'auto' else ('bf16' if default_device(a.device).type == 'cuda' else 'fp32')
+        meta = dict(encoder=a.model, pretrained=a.pretrained, normalised=a.normalize, batch_size=a.batch_size, precision=prec,
+                    images_dir=str(a.images_dir) if a.images_dir else None, hf_dataset=a.hf, captions_file=str(a.captions) if a.captions else None, env=env_versions())
         tenc = clip_text_encoder(a.model, a.pretrained, a.device, a.seed, normalize=a.normalize) if a.text_features and recs else None
         store = assemble_store(a.out_store, names, a.batch_size, recs, meta, tenc)
     except (ValueError, FileNotFoundError) as e:

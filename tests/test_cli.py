@@ -33,4 +33,4 @@ def test_train_list_names_presets_and_fields():
 
 def test_unknown_command_exits_2():
     r = run('fit')
-    assert r.returncode == 2 and "valid commands: train, eval, features" in r.stderr
+    assert r.returncode == 2 and "valid commands: train, eval, features, fetch, reproduce" in r.stderr

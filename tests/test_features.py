@@ -181,3 +181,83 @@ def test_text_corpus_bad_input(tmp_path):
     (tmp_path/'t.txt').write_text('one .\n\n\ntwo .\n')
     assert TextCorpus.from_file(tmp_path/'t.txt').n_skipped == 2
     with pytest.raises(ValueError, match=r't.txt:2: empty line'): TextCorpus.from_file(tmp_path/'t.txt', empty='error')
+
+
+@pytest.fixture(scope='module')
+def hf_photos(photos, tmp_path_factory):
+    """The same photos and captions as a Hugging Face image dataset, saved in the hub's two formats: parquet shards
+    (`data/train-0000k-of-00002.parquet`) and `save_to_disk`. Rows are shuffled and two extra rows are in the `test` split."""
+    import datasets
+    d = tmp_path_factory.mktemp('hf')
+    os.environ['HF_DATASETS_CACHE'] = str(d/'cache')
+    names = sorted(p.name for p in photos.glob('*.jpg'))
+    rows = [(n, (photos/n).read_bytes(), [f'A photo called {Path(n).stem} , take {k} .' for k in range(2)], 'train') for n in names]
+    rows += [(f'held_out_{k}.jpg', (photos/'coins.jpg').read_bytes(), ['A held out photo .'], 'test') for k in range(2)]
+    rows = [rows[i] for i in np.random.default_rng(0).permutation(len(rows))]
+    feats = datasets.Features({'image': datasets.Image(), 'caption': datasets.Sequence(datasets.Value('string')), 'split': datasets.Value('string')})
+    ds = datasets.Dataset.from_dict({'image': [{'bytes': b, 'path': n} for n, b, _, _ in rows], 'caption': [c for *_, c, _ in rows],
+                                     'split': [s for *_, s in rows]}, features=feats)
+    ds.save_to_disk(str(d/'disk'))
+    (d/'parquet'/'data').mkdir(parents=True)
+    for k in range(2): ds.shard(2, k, contiguous=True).to_parquet(str(d/'parquet'/'data'/f'train-{k:05d}-of-00002.parquet'))
+    return d
+
+
+def test_hf_parquet_killed_run_resumes_to_the_folder_store(hf_photos, single_run, tmp_path):
+    "The hub's parquet layout, split-filtered, SIGKILLed mid-run and resumed, gives the folder run's store bit for bit."
+    out = tmp_path/'store'
+    args = ['--hf', hf_photos/'parquet', out, '--split', 'train', '--batch-size', '2', *MODEL]
+    p = _cli(*args)
+    deadline = time.time() + 180
+    while not (work_dir(out)/'shard_000002.npz').exists():
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert 3 <= len(list(work_dir(out).glob('shard_*.npz'))) < 9 and not out.exists()
+    p = _cli(*args); _, se = p.communicate(timeout=300)
+    assert p.returncode == 0, se
+    store = _same_store(out, single_run)
+    assert store.meta['hf_dataset'] == str(hf_photos/'parquet') and store.meta['n_dropped_captions'] == 2
+
+
+def test_hf_save_to_disk_equals_the_folder_store(hf_photos, single_run, tmp_path):
+    "A `save_to_disk` folder gives the same store; without the split filter the held-out rows come in too."
+    p = _cli('--hf', hf_photos/'disk', tmp_path/'s', '--split', 'train', '--batch-size', '2', *MODEL); _, se = p.communicate(timeout=300)
+    assert p.returncode == 0, se
+    _same_store(tmp_path/'s', single_run)
+    assert features_main(['--hf', hf_photos/'disk', tmp_path/'all', '--batch-size', '8', *MODEL]) == 0
+    s = CaptionStore.open(tmp_path/'all')
+    assert s.images[:2] == ['astronaut.jpg', 'astronaut_mirror.jpg'] and 'held_out_1.jpg' in s.images and s.n_images == 18
+
+
+def test_hf_bad_input(hf_photos, tmp_path, capsys):
+    "A missing column, a split value no row has, or a dataset split that does not exist: exit 2 naming it."
+    assert features_main(['--hf', hf_photos/'disk', tmp_path/'s', '--caption-column', 'sentences', *MODEL]) == 2
+    assert "no column 'sentences'; its columns: image, caption, split" in capsys.readouterr().err
+    assert features_main(['--hf', hf_photos/'disk', tmp_path/'s', '--split', 'val', *MODEL]) == 2
+    assert "no row has split == 'val'" in capsys.readouterr().err
+    assert features_main(['--hf', hf_photos/'parquet', tmp_path/'s', '--hf-split', 'validation', *MODEL]) == 2
+    assert "no split 'validation'; its splits: train" in capsys.readouterr().err
+    assert not (tmp_path/'s').exists() and not work_dir(tmp_path/'s').exists()
+
+
+def test_worker_processes_give_the_same_store(photos, single_run, tmp_path):
+    "Decoding in two DataLoader worker processes changes nothing in the store, bit for bit."
+    caps = photos.parent/'captions.token.txt'
+    p = _cli(photos, tmp_path/'s', '--captions', caps, '--format', 'flickr8k', '--batch-size', '2', '--workers', '2', *MODEL)
+    _, se = p.communicate(timeout=300)
+    assert p.returncode == 0, se
+    _same_store(tmp_path/'s', single_run)
+
+
+def test_bf16_within_tolerance_of_fp32(photos, single_run, tmp_path):
+    "The bf16 encoder's features point within cosine 0.999 of the fp32 reference, and each is nearest its own image's."
+    assert features_main([photos, tmp_path/'s', '--batch-size', '8', '--precision', 'bf16', *MODEL]) == 0
+    a, b = CaptionStore.open(tmp_path/'s'), CaptionStore.open(single_run)
+    assert a.images == b.images and a.meta['precision'] == 'bf16'
+    fa, fb = np.asarray(a.features), np.asarray(b.features)
+    fa, fb = fa / np.linalg.norm(fa, axis=1, keepdims=True), fb / np.linalg.norm(fb, axis=1, keepdims=True)
+    cos = fa @ fb.T
+    assert np.diag(cos).min() > 0.999 and (cos.argmax(1) == np.arange(len(cos))).all()
+    assert np.abs(np.asarray(a.features) - np.asarray(b.features)).max() > 0

@@ -1,0 +1,73 @@
+"""`dalr features` speed: images/second on generated 500x375 JPEGs (the size of a typical Flickr30k photo).
+
+    python bench/features_speed.py [--n 3000] [--model ViT-L-14] [--device cuda] [--batch-size 256] [--dir /tmp/jpegs]
+                                   [--runs "--workers 0" "--workers 15 --precision fp32" ...]
+
+The JPEGs are crops of scikit-image's photos (seeded, so every run encodes the same files; smooth random colour
+fields where scikit-image is not installed). The model has random
+weights (`--pretrained none`): speed does not depend on the weights. Prints the wall time of the whole command, the
+images/second overall and from the moment the model is built (decoding, encoding, shards and store), for each entry
+of `--runs` (extra `dalr features` arguments, one quoted string per run; default: one run with the defaults), then
+the smallest cosine between each run's feature row and the first run's for the same image (1.0: identical).
+"""
+import argparse, os, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+
+def _jpeg(args):
+    i, d, seed = args
+    from PIL import Image
+    rng = np.random.default_rng([seed, i])
+    try:
+        import skimage.data
+        im = Image.fromarray(getattr(skimage.data, ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'colorwheel')[i % 6])()).convert('RGB')
+    except ImportError: # no scikit-image: smooth colour fields with noise, which JPEG-compress like photos
+        g = rng.normal(size=(12, 16, 3)).cumsum(0).cumsum(1)
+        a = np.kron(g, np.ones((40, 40, 1))) + rng.normal(scale=8, size=(480, 640, 3))
+        im = Image.fromarray(np.clip(128 + 12 * (a - a.mean()), 0, 255).astype(np.uint8))
+    w, h = im.size; s = rng.uniform(0.5, 1.0); cw, ch = int(w * s), int(h * s)
+    x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+    im.crop((x, y, x + cw, y + ch)).resize((500, 375)).save(Path(d)/f'{i:06d}.jpg', quality=90)
+
+def make_jpegs(d:Path, n:int, seed:int=0)->Path:
+    "Write `n` 500x375 JPEGs cut from scikit-image photos into `d` (kept between runs), on all cores."
+    from multiprocessing import Pool
+    d.mkdir(parents=True, exist_ok=True)
+    if len(list(d.glob('*.jpg'))) != n:
+        with Pool() as pool: pool.map(_jpeg, [(i, str(d), seed) for i in range(n)], chunksize=32)
+    return d
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--n', type=int, default=3000)
+    p.add_argument('--model', default='ViT-L-14')
+    p.add_argument('--device', default=None)
+    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--dir', default=None, help='where the JPEGs are generated (default: a temporary folder)')
+    p.add_argument('--runs', nargs='+', default=[''], help='extra dalr features arguments, one quoted string per run')
+    a = p.parse_args()
+    import shlex, torch
+    from dalr.corpora import CaptionStore
+    from dalr.features import features_main
+    t = time.perf_counter(); d = make_jpegs(Path(a.dir or tempfile.mkdtemp())/f'jpegs{a.n}', a.n); t_gen = time.perf_counter() - t
+    print(f"{a.n} JPEGs 500x375 ready in {t_gen:.1f} s; {a.model}; device {a.device or 'default'}; "
+          f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores", flush=True)
+    import dalr.features as F
+    ready, build = [], F.load_clip
+    def timed_build(*args, **kw):
+        r = build(*args, **kw); ready.append(time.perf_counter()); return r
+    F.load_clip = timed_build  # the encoding phase starts when the model is built
+    feats = []
+    for extra in a.runs:
+        out = Path(tempfile.mkdtemp())/'store'; ready.clear(); t = time.perf_counter()
+        rc = features_main([str(d), str(out), '--model', a.model, '--pretrained', 'none', '--batch-size', str(a.batch_size), '--quiet',
+                            *(['--device', a.device] if a.device else []), *shlex.split(extra)])
+        wall = time.perf_counter() - t
+        assert rc == 0, rc
+        f = np.asarray(CaptionStore.open(out).features, dtype=np.float64); feats.append(f / np.linalg.norm(f, axis=1, keepdims=True))
+        enc = time.perf_counter() - t - (ready[0] - t)
+        print(f"[{extra or 'defaults'}] batch {a.batch_size}: wall {wall:.1f} s; {a.n / wall:.1f} images/s overall, "
+              f"{a.n / enc:.1f} images/s after the model is built ({enc:.1f} s: decoding, encoding, shards, store); "
+              f"min cosine to the first run {np.min((feats[-1] * feats[0]).sum(1)):.5f}", flush=True)
+
+if __name__ == '__main__': main()
