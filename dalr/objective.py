@@ -146,7 +146,7 @@ def forward(self:DALRObjective,
     vals = torch.stack([loss.detach()] + [v.detach() for v in comps.values()]).tolist()
     return loss, dict(zip(['loss', *comps], vals), pair=float(pair))
 
-# %% ../nbs/16_objective.ipynb #0ec6c537
+# %% ../nbs/16_objective.ipynb #a42aaec7
 @patch
 def _text_terms(self:DALRObjective, z1, z2, logits, embs)->dict:
     "IMA and the rank term of a text batch (`intra_text=True`)."
