@@ -14,11 +14,13 @@ from .contrastive import cos_sim, sim_logits
 __all__ = ['teacher_similarity', 'soft_target_kl', 'cma_loss', 'ima_loss']
 
 # %% ../nbs/13_alignment.ipynb #06b3f798
-def teacher_similarity(embs:list[torch.Tensor], # per teacher (N, d_k) sentence embeddings
-                       weights:tuple|list, # α_k, one per teacher
+def teacher_similarity(embs:torch.Tensor|list[torch.Tensor], # one teacher's (N, d) embeddings, or a list of per-teacher (N, d_k)
+                       weights:tuple|list|None=None, # α_k, one per teacher; None: equal weights 1/K
                        mode:str='auto', # `'embeddings'` (reference), `'similarities'`, or `'auto'`
                       )->torch.Tensor: # (N, N) cosine-like teacher similarities
     "The cosine matrix of the weighted average teacher embedding, or the weighted average of the teachers' cosine matrices."
+    if torch.is_tensor(embs): embs = [embs]
+    if weights is None: weights = (1 / len(embs),) * len(embs)
     if len(embs) != len(weights): raise ValueError(f"{len(embs)} teacher embeddings but {len(weights)} teacher weights")
     if len({len(e) for e in embs}) != 1: raise ValueError(f"teacher embeddings cover different batches: {[tuple(e.shape) for e in embs]}")
     same = len({e.shape[1] for e in embs}) == 1

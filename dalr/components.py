@@ -85,10 +85,10 @@ TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
 def teacher_rows(cfg:TrainConfig, # the run
                  text_corpus:TextCorpus|None, store:CaptionStore|None, # its two streams
                 )->np.ndarray: # indices into `sentence_table(text_corpus, store)`
-    "The sentences the run's teachers are asked about: the pair stream's captions (text batches read no teacher)."
-    if cfg.variant not in TEACHER_VARIANTS or store is None: return np.zeros(0, np.int64)
-    n_text = len(text_corpus) if text_corpus is not None else 0
-    return np.arange(n_text, n_text + len(store), dtype=np.int64)
+    "The sentences the run's teachers are asked about: the pair stream's captions, and the text corpus too with `intra_text`."
+    if cfg.variant not in TEACHER_VARIANTS: return np.zeros(0, np.int64)
+    n_text, n_caps = (len(text_corpus) if text_corpus is not None else 0), (len(store) if store is not None else 0)
+    return np.arange(0 if cfg.intra_text else n_text, n_text + n_caps, dtype=np.int64)
 
 def teacher_dtype(cfg:TrainConfig)->str:
     "The cache's storage dtype: `cfg.teacher_dtype`, where 'auto' is float16 on CUDA and float32 elsewhere."

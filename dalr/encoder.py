@@ -194,5 +194,5 @@ def _load_st(cls:Encoder, model:str, device:str|torch.device|None=None, batch_si
     st = SentenceTransformer(model, device=str(default_device(device)))
     fn = lambda batch: st.encode(batch, batch_size=len(batch), convert_to_tensor=True, show_progress_bar=False)
     enc = cls(fn, batch_size=batch_size, name=model, pooler='st')
-    enc._dim = st.get_sentence_embedding_dimension()
+    enc._dim = (getattr(st, 'get_embedding_dimension', None) or st.get_sentence_embedding_dimension)()
     return enc

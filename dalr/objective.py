@@ -59,6 +59,8 @@ class ObjectiveConfig:
     teacher_mix:str='auto' # 'embeddings' (reference), 'similarities', or 'auto' (embeddings when widths match)
     rank:str='listmle' # 'listmle' or 'listnet'
     listmle:str='reference' # 'reference' (ε-version) or 'exact'
+    listmle_norm:str='sum' # ListMLE over a row's positions: 'sum' (reference) or 'mean'
+    intra_text:bool=False # also apply the IML terms (IMA, rank) on text batches given teacher embeddings
     rank_temp:float=0.05 # teacher score temperature (matters for ListNet only)
     cma_image:str='auto' # 'raw' (reference: z1 vs the raw image feature), 'project' (learned image_dim -> d map), 'auto'
     lam:float=0.1 # λ, weight of the CML group
@@ -69,7 +71,7 @@ class ObjectiveConfig:
 
     def __post_init__(self):
         for k, ok in dict(variant=VARIANTS, mismatch=('roll', 'random'), teacher_mix=('auto', 'embeddings', 'similarities'),
-                          rank=('listmle', 'listnet'), listmle=('reference', 'exact'), cma_image=('auto', 'raw', 'project')).items():
+                          rank=('listmle', 'listnet'), listmle=('reference', 'exact'), listmle_norm=('sum', 'mean'), cma_image=('auto', 'raw', 'project')).items():
             if getattr(self, k) not in ok: raise ValueError(f"ObjectiveConfig.{k}={getattr(self, k)!r}; expected one of {tuple(ok)}")
         self.teacher_weights = tuple(self.teacher_weights)
         if self.g2l and 'rank' not in VARIANTS[self.variant]: raise ValueError(f"g2l=True belongs to the IML group; variant {self.variant!r} has none")
@@ -125,7 +127,7 @@ def _pair_terms(self:DALRObjective, z1, z2, pooled, logits, img, embs, teacher_t
     if 'ima' in t: out['ima'] = ima_loss(z1, z2, text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp)
     if 'rank' in t:
         ts = teacher_scores(embs, c.teacher_weights, c.rank_temp)
-        out['rank'] = listmle_loss(logits, ts, exact=c.listmle == 'exact') if c.rank == 'listmle' else listnet_loss(logits, ts)
+        out['rank'] = listmle_loss(logits, ts, exact=c.listmle == 'exact', norm=c.listmle_norm) if c.rank == 'listmle' else listnet_loss(logits, ts)
     if 'g2l' in t: out['g2l'] = g2l_loss(teacher_tokens[0][:, 1:], teacher_tokens[1][:, 1:], z1, c.g2l_temp)
     return out
 
@@ -148,10 +150,25 @@ def forward(self:DALRObjective,
         info, logits = info_nce(z1, z2, c.temp, c.margin_text)
         comps = {'info': info}
         if pair: comps.update(self._pair_terms(z1, z2, pooled, logits, *self._pair_inputs(batch, teacher_embs, teacher_tokens, z)))
+        elif c.intra_text and teacher_embs is not None: comps.update(self._text_terms(z1, z2, logits, teacher_embs))
         g = lambda *ks: sum(comps.get(k, 0) for k in ks)
         loss = info + c.lam * (c.w_cons * g('cons') + g('cma', 'cross')) + c.mu * g('ima', 'rank', 'g2l')
     vals = torch.stack([loss.detach()] + [v.detach() for v in comps.values()])
     return loss, dict(zip(['loss', *comps], vals if _DEFERRED.get() else vals.tolist()), pair=float(pair))
+
+# %% ../nbs/16_objective.ipynb #a42aaec7
+@patch
+def _text_terms(self:DALRObjective, z1, z2, logits, embs)->dict:
+    "IMA and the rank term of a text batch (`intra_text=True`)."
+    c, t, out = self.cfg, self.cfg.terms, {}
+    if len(embs) != len(c.teacher_weights): raise ValueError(f"{len(embs)} teacher embeddings but teacher_weights={c.teacher_weights}")
+    embs = [e.to(z1.device).detach().float() for e in embs]
+    for k, e in enumerate(embs): _check(f"teacher_embs[{k}]", e, (len(z1), None))
+    if 'ima' in t: out['ima'] = ima_loss(z1, z2, teacher_similarity(embs, c.teacher_weights, c.teacher_mix), c.temp, c.kl_tau, c.margin_text, c.target_temp)
+    if 'rank' in t:
+        ts = teacher_scores(embs, c.teacher_weights, c.rank_temp)
+        out['rank'] = listmle_loss(logits, ts, exact=c.listmle == 'exact', norm=c.listmle_norm) if c.rank == 'listmle' else listnet_loss(logits, ts)
+    return out
 
 # %% ../nbs/16_objective.ipynb #4a8f6237
 @patch

@@ -40,6 +40,8 @@ class TrainConfig:
     target_temp:float = 0.5 # temperature of the teachers' target distributions in CMA and IMA
     kl_tau:float = 0.45 # CMA/IMA student temperature is `temp * kl_tau`
     listmle:str = 'reference' # 'reference' (the code's ε-version) or 'exact'
+    listmle_norm:str = 'sum' # ListMLE over a row's positions: 'sum' (reference) or 'mean' (μ keeps its meaning across batch sizes)
+    intra_text:bool = False # apply IMA and rank distillation on text batches too (the cache then covers text sentences)
     cma_image:str = 'auto' # CMA compares z1 with the 'raw' image feature (the reference; needs equal widths) or a learned 'project'ion; 'auto': raw when widths match
     g2l:bool = False # the code-only token-to-sentence term
     lr:float = 2e-5 # AdamW learning rate

@@ -14,8 +14,8 @@ from .alignment import teacher_similarity
 __all__ = ['teacher_scores', 'listmle_loss', 'listnet_loss']
 
 # %% ../nbs/14_rank.ipynb #b28b7b77
-def teacher_scores(embs:list[torch.Tensor], # per teacher (N, d_k) embeddings
-                   weights:tuple|list, # α_k
+def teacher_scores(embs:torch.Tensor|list[torch.Tensor], # one teacher's (N, d) embeddings, or per-teacher (N, d_k)
+                   weights:tuple|list|None=None, # α_k; None: equal weights
                    temp:float=0.05, # temperature (irrelevant for ListMLE, used by ListNet)
                   )->torch.Tensor: # (N, N)
     "The teachers' weighted cosine similarities over a batch, divided by `temp`."
@@ -27,16 +27,19 @@ def listmle_loss(student:torch.Tensor, # (N, M) student scores, e.g. the InfoNCE
                  exact:bool=False, # True: exact ListMLE; False: the reference's ε-version
                  eps:float=1e-7, # the reference's ε
                  generator:torch.Generator|None=None, # random source for tie-breaking
+                 norm:str='sum', # over a row's M positions: 'sum' (reference; grows with M) or 'mean' (divide by M)
                 )->torch.Tensor:
     "ListMLE of the teacher's per-row order under the student's scores, mean over rows."
+    if norm not in ('sum', 'mean'): raise ValueError(f"listmle_loss norm must be 'sum' or 'mean'; got {norm!r}")
+    k = 1 / student.shape[-1] if norm == 'mean' else 1
     if student.shape != teacher.shape or student.dim() != 2:
         raise ValueError(f"listmle_loss needs student and teacher scores of one (N, M) shape; got {tuple(student.shape)} and {tuple(teacher.shape)}")
     perm = torch.randperm(student.shape[1], generator=generator).to(student.device)
     order = teacher[:, perm].sort(dim=1, descending=True, stable=True).indices
     s = student[:, perm].gather(1, order)
-    if exact: return (torch.logcumsumexp(s.flip(1), 1).flip(1) - s).sum(1).mean()
+    if exact: return (torch.logcumsumexp(s.flip(1), 1).flip(1) - s).sum(1).mean() * k
     s = s - s.max(1, keepdim=True).values
-    return (torch.log(s.exp().flip(1).cumsum(1).flip(1) + eps) - s).sum(1).mean()
+    return (torch.log(s.exp().flip(1).cumsum(1).flip(1) + eps) - s).sum(1).mean() * k
 
 # %% ../nbs/14_rank.ipynb #37d4f66f
 def listnet_loss(student:torch.Tensor, # (N, N) student scores

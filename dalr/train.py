@@ -103,7 +103,7 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
         if sync and not torch.isfinite(out['z']).all(): raise NonFiniteLoss(self.step + 1, ['student embeddings z'])
         g = gather_batch(b)
         temb = None
-        if 'image_feats' in g and self.cache is not None:
+        if ('image_feats' in g or self.cfg.intra_text) and self.cache is not None:
             temb = self.cache.get(batch['sent_idx'] if self.world == 1 else g['sent_idx'].cpu(), device=self.device)
         with shared_rng(self.cfg.seed * 1_000_003 + self.step):
             loss, logs = self.objective(out, g, temb)
