@@ -13,7 +13,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'SYNTHETIC_TEACHERS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig',
            'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
-           'check_data']
+           'check_data', 'check_models']
 
 # %% ../nbs/31_presets.ipynb #c254efe0
 @dataclass
@@ -229,3 +229,21 @@ def check_data(cfg:TrainConfig)->None:
     "Raise `FileNotFoundError` naming the first missing input of `cfg` and the command that creates it."
     for path, how in required_data(cfg):
         if not Path(path).exists(): raise FileNotFoundError(f"{path} not found (needed by preset {cfg.preset!r}); create it with: {how}")
+
+# %% ../nbs/31_presets.ipynb #0a3b5eb4
+def _model_reachable(name:str, timeout:float)->None:
+    import huggingface_hub as hh
+    from huggingface_hub import constants
+    if isinstance(hh.try_to_load_from_cache(name, 'config.json'), str): return
+    if constants.HF_HUB_OFFLINE: raise ConfigError(f"cannot download {name}: offline? (HF_HUB_OFFLINE is set and it is not in the local cache)")
+    try: hh.model_info(name, timeout=timeout)
+    except hh.errors.RepositoryNotFoundError: raise ConfigError(f"{name}: no such model on the Hugging Face hub (or it is private)") from None
+    except Exception as e: raise ConfigError(f"cannot download {name}: offline? ({type(e).__name__})") from None
+
+def check_models(cfg:TrainConfig, # the run
+                 timeout:float=10, # seconds to wait for the hub
+                )->None:
+    "Raise `ConfigError` for the first hub model of `cfg` (student, teachers) that is neither a folder, cached, nor downloadable."
+    teach = cfg.teachers if cfg.variant in TEACHER_VARIANTS and cfg.student != 'tiny' else ()
+    for name in ([] if cfg.student == 'tiny' else [cfg.student]) + list(teach):
+        if not Path(name).expanduser().is_dir(): _model_reachable(name, timeout)
