@@ -13,8 +13,8 @@ from fastcore.basics import patch
 from sklearn.model_selection import StratifiedKFold
 
 # %% auto #0
-__all__ = ['TEST_MODE', 'FAST_MODE', 'ClassifierConfig', 'StackedOptimizer', 'stack_indices', 'stacked_accuracy', 'fit_logregs',
-           'nested_kfold', 'kfold_then_test', 'dev_then_test']
+__all__ = ['TEST_MODE', 'FAST_MODE', 'ClassifierConfig', 'StackedOptimizer', 'stack_indices', 'with_bias', 'stacked_accuracy',
+           'fit_logregs', 'nested_kfold', 'kfold_then_test', 'dev_then_test']
 
 # %% ../nbs/03_classifier.ipynb #d1464302
 @dataclass(frozen=True)
@@ -33,105 +33,130 @@ class ClassifierConfig:
 TEST_MODE = ClassifierConfig()
 FAST_MODE = ClassifierConfig(optim='rmsprop', batch_size=128, tenacity=3, epoch_size=2, kfold=5)
 
-# %% ../nbs/03_classifier.ipynb #a867cd70
+# %% ../nbs/03_classifier.ipynb #f8234213
 class StackedOptimizer:
-    "torch's `Adam` / `RMSprop` (default settings, L2 as weight decay) over M stacked models; inactive models stay still."
-    def __init__(self, params:list[torch.Tensor], # tensors whose first dimension indexes the M models
+    "torch's `Adam` / `RMSprop` (default settings, L2 as weight decay) for a stack of models; each leading row keeps its own step count."
+    def __init__(self, p:torch.Tensor, # the stacked parameters, first dimension indexing groups of models
                  kind:str='adam', # `'adam'` or `'rmsprop'`
-                 l2=0.): # weight decay, per model (M,) or one scalar
+                 l2=0.): # weight decay: a scalar, or one penalty per model, broadcastable to `p`
         if kind not in ('adam', 'rmsprop'): raise ValueError(f"optimizer {kind!r} not supported; use 'adam' or 'rmsprop'")
-        self.params, self.kind, M = params, kind, params[0].shape[0]
-        self.l2 = torch.as_tensor(l2, dtype=params[0].dtype, device=params[0].device).expand(M)
-        self.m, self.v = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
-        self.t = torch.zeros(M, device=params[0].device)
+        self.p, self.kind, self.l2 = p, kind, torch.as_tensor(l2, dtype=p.dtype, device=p.device)
+        self.m, self.v = torch.zeros_like(p), torch.zeros_like(p)
+        self.t = torch.zeros(len(p), *[1] * (p.ndim - 1), dtype=p.dtype, device=p.device)
 
-# %% ../nbs/03_classifier.ipynb #8dbb22ea
-def _per_model(x:torch.Tensor, like:torch.Tensor)->torch.Tensor: return x.view(-1, *[1] * (like.ndim - 1)).to(like.dtype)
+# %% ../nbs/03_classifier.ipynb #92974d84
+@patch
+def step(self:StackedOptimizer, g:torch.Tensor, # the loss gradient, shaped like the parameters
+         active:torch.Tensor|None=None): # (G,) bool: the rows that take this step (default: all)
+    "Update the stacked parameters from their loss gradient; inactive rows stay still."
+    frozen = None if active is None or bool(active.all()) else [x[~active].clone() for x in (self.p, self.m, self.v)]
+    self.t += 1 if active is None else active.view(self.t.shape).to(self.t.dtype)
+    p, m, v, g = self.p, self.m, self.v, g + self.l2 * self.p
+    if self.kind == 'rmsprop': v.mul_(0.99).addcmul_(g, g, value=0.01); p.addcdiv_(g, v.sqrt().add_(1e-8), value=-1e-2)
+    else:
+        m.lerp_(g, 0.1); v.mul_(0.999).addcmul_(g, g, value=0.001)
+        p.sub_(m * (1e-3 / (1 - 0.9 ** self.t)) / (v.sqrt() / (1 - 0.999 ** self.t).sqrt()).add_(1e-8))
+    if frozen is not None:
+        for x, f in zip((p, m, v), frozen): x[~active] = f
 
 @patch
-def step(self:StackedOptimizer, grads:list[torch.Tensor], # loss gradients, shaped like the parameters
-         active:torch.Tensor): # (M,) bool: which models take this step
-    "Update the active models from their loss gradients."
-    self.t += active
-    for p, g, m, v in zip(self.params, grads, self.m, self.v):
-        a, g = _per_model(active, p), g + _per_model(self.l2, p) * p
-        if self.kind == 'rmsprop':
-            v.add_(a * 0.01 * (g * g - v)); p.sub_(a * 1e-2 * g / (v.sqrt() + 1e-8)); continue
-        t = _per_model(self.t.clamp_min(1), p)
-        m.add_(a * 0.1 * (g - m)); v.add_(a * 0.001 * (g * g - v))
-        p.sub_(a * 1e-3 / (1 - 0.9 ** t) * m / ((v / (1 - 0.999 ** t)).sqrt() + 1e-8))
+def keep(self:StackedOptimizer, rows:torch.Tensor): # indices of the rows that go on training
+    "Drop every other row (groups whose models have all stopped) from the parameters and the optimizer state."
+    self.p, self.m, self.v, self.t = (x[rows] for x in (self.p, self.m, self.v, self.t))
+    if self.l2.ndim: self.l2 = self.l2[rows]
 
-# %% ../nbs/03_classifier.ipynb #133fc143
-def stack_indices(idx:list, # M index arrays, possibly of different lengths
-                  device=None)->tuple[torch.Tensor, torch.Tensor]: # (M, L) indices (0 where padded), (M, L) validity
+# %% ../nbs/03_classifier.ipynb #34f46cd7
+def stack_indices(idx:list, # G index arrays, possibly of different lengths
+                  device=None)->tuple[torch.Tensor, torch.Tensor]: # (G, N) indices (0 where padded), (G, N) validity
     "Stack index arrays of different lengths into one padded matrix and its mask."
     L = max(len(i) for i in idx)
     out, mask = torch.zeros(len(idx), L, dtype=torch.long), torch.zeros(len(idx), L, dtype=torch.bool)
     for m, i in enumerate(idx): out[m, :len(i)] = torch.as_tensor(np.asarray(i), dtype=torch.long); mask[m, :len(i)] = True
     return out.to(device), mask.to(device)
 
-# %% ../nbs/03_classifier.ipynb #3c9f73cc
-def stacked_accuracy(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labels
-                     W:torch.Tensor, b:torch.Tensor, # (M, d, C) weights and (M, C) biases
-                     idx:torch.Tensor, mask:torch.Tensor, # from `stack_indices`: each model's examples
-                     chunk:int=512)->torch.Tensor: # (M,) accuracies
-    "Accuracy of each stacked model on its own examples."
-    correct = torch.zeros(len(W), device=X.device)
+def with_bias(X:torch.Tensor)->torch.Tensor: # (n, d + 1)
+    "Features with a column of ones appended, so that a model's bias is its last weight."
+    return torch.cat([X, X.new_ones(len(X), 1)], 1)
+
+# %% ../nbs/03_classifier.ipynb #5e312a97
+def stacked_accuracy(X1:torch.Tensor, y:torch.Tensor, # (n, d + 1) features from `with_bias` and (n,) labels
+                     P:torch.Tensor, # (G, L, C, d + 1) stacked models
+                     idx:torch.Tensor, mask:torch.Tensor, # from `stack_indices`: each group's examples
+                     chunk:int=512)->torch.Tensor: # (G, L) accuracies
+    "Accuracy of every stacked model on its group's examples."
+    G, L, C, d1 = P.shape
+    correct = torch.zeros(G, L, device=X1.device)
     for s in range(0, idx.shape[1], chunk):
         i, mk = idx[:, s:s+chunk], mask[:, s:s+chunk]
-        correct += ((torch.baddbmm(b[:, None], X[i], W).argmax(-1) == y[i]) & mk).sum(1)
-    return correct / mask.sum(1)
+        pred = torch.bmm(P.view(G, L * C, d1), X1[i].transpose(1, 2)).view(G, L, C, -1).argmax(2)
+        correct += ((pred == y[i][:, None]) & mk[:, None]).sum(2)
+    return correct / mask.sum(1, keepdim=True)
 
-# %% ../nbs/03_classifier.ipynb #d84b645e
+# %% ../nbs/03_classifier.ipynb #a61b6525
 def _init(d:int, C:int, seed:int)->tuple[torch.Tensor, torch.Tensor]:
     "`nn.Linear(d, C)`'s default initialisation, drawn from `seed`: U(±1/√d) for weights and bias."
     g, k = torch.Generator().manual_seed(seed), d ** -0.5
     return (torch.rand(C, d, generator=g) * 2 - 1).mul(k).T.contiguous(), (torch.rand(C, generator=g) * 2 - 1).mul(k)
 
-# %% ../nbs/03_classifier.ipynb #06e83580
-def _epoch(X, y, W, b, opt, train, rngs, active, bs:int):
-    "One epoch of minibatch steps for the active models, each on its own shuffled training indices."
-    ids = active.nonzero().squeeze(1)
-    idx, mask = stack_indices([train[m][rngs[m].permutation(len(train[m]))] for m in ids.tolist()], X.device)
+# %% ../nbs/03_classifier.ipynb #81f6469d
+def _epoch(X1, Yt, opt, train, rngs, bs:int):
+    "One epoch of minibatch steps: each group shuffles its own training indices; its L models share the batches."
+    k, L, C, d1 = opt.p.shape
+    idx, mask = stack_indices([t[r.permutation(len(t))] for t, r in zip(train, rngs)], X1.device)
+    short = min(len(t) for t in train)
     for s in range(0, idx.shape[1], bs):
-        i, mk = idx[:, s:s+bs], mask[:, s:s+bs].to(X.dtype)
-        Xb, p = X[i], torch.baddbmm(b[ids, None], X[i], W[ids]).softmax(-1)
-        p.scatter_add_(2, y[i][..., None], -torch.ones_like(p[..., :1])).mul_(mk[..., None])
-        gW, gb = torch.zeros_like(W), torch.zeros_like(b)
-        gW[ids], gb[ids] = Xb.transpose(1, 2) @ p, p.sum(1)
-        step_active = torch.zeros_like(active); step_active[ids] = mk.any(1)
-        opt.step([gW, gb], step_active)
+        i = idx[:, s:s+bs]; B = i.shape[1]
+        Xb = X1.index_select(0, i.reshape(-1)).view(k, B, d1)
+        p = torch.bmm(opt.p.view(k, L * C, d1), Xb.transpose(1, 2)).view(k, L, C, B).softmax(2)
+        p.sub_(Yt[:, i].transpose(0, 1)[:, None])
+        active = None
+        if s + bs > short: mk = mask[:, s:s+bs]; p.mul_(mk[:, None, None].to(p.dtype)); active = mk.any(1)
+        opt.step(torch.bmm(p.view(k, L * C, B), Xb).view(k, L, C, d1), active)
 
-# %% ../nbs/03_classifier.ipynb #bf1a944b
+# %% ../nbs/03_classifier.ipynb #bba430d4
 def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labels, on the device to train on
-                train:list, dev:list, # per model: indices to train on, indices for early stopping
-                l2:list, # per model: L2 penalty
-                cfg:ClassifierConfig=TEST_MODE)->tuple[torch.Tensor, torch.Tensor, torch.Tensor]: # W (M,d,C), b (M,C), dev acc (M,)
-    "Train one logistic regression per (train, dev, l2) triple, all at once, keeping each one's best dev checkpoint."
-    M, C = len(train), int(y.max()) + 1
-    W0, b0 = _init(X.shape[1], C, cfg.seed)
-    W, b = W0.to(X.device).expand(M, -1, -1).clone(), b0.to(X.device).expand(M, -1).clone()
-    opt, rngs = StackedOptimizer([W, b], cfg.optim, torch.tensor(l2, dtype=X.dtype)), [np.random.default_rng(cfg.seed) for _ in range(M)]
-    dev_idx, dev_mask = stack_indices(dev, X.device)
-    best, bestW, bestb = torch.full((M,), -1., device=X.device), W.clone(), b.clone()
-    fails, active, nepoch = torch.zeros(M, dtype=torch.long, device=X.device), torch.ones(M, dtype=torch.bool, device=X.device), 0
-    while active.any() and nepoch <= cfg.max_epoch:
-        for _ in range(cfg.epoch_size): _epoch(X, y, W, b, opt, train, rngs, active, cfg.batch_size)
+                train:list, dev:list, # per group: indices to train on, indices for early stopping
+                l2, # (G, L) penalties: L models per group
+                cfg:ClassifierConfig=TEST_MODE,
+                bar=None)->tuple[torch.Tensor, torch.Tensor]: # P (G, L, C, d+1), best dev accuracy (G, L)
+    "Train every group's L logistic regressions at once, keeping each one's best dev checkpoint."
+    l2 = torch.as_tensor(np.asarray(l2, dtype=np.float64), dtype=X.dtype).to(X.device)
+    (G, L), C, d, dv = l2.shape, int(y.max()) + 1, X.shape[1], X.device
+    X1, Yt = with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype).T.contiguous()
+    W0, b0 = _init(d, C, cfg.seed)
+    opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.to(dv).expand(G, L, C, d + 1).contiguous(), cfg.optim, l2[..., None, None])
+    rngs, live, tr = [np.random.default_rng(cfg.seed) for _ in range(G)], torch.arange(G, device=dv), list(train)
+    dev_idx, dev_mask = stack_indices(dev, dv)
+    best, bestP, fails = torch.full((G, L), -1., device=dv), opt.p.clone(), torch.zeros(G, L, dtype=torch.long, device=dv)
+    active, nepoch = torch.ones(G, L, dtype=torch.bool, device=dv), 0
+    while len(live) and nepoch <= cfg.max_epoch:
+        for _ in range(cfg.epoch_size): _epoch(X1, Yt, opt, tr, rngs, cfg.batch_size)
         nepoch += cfg.epoch_size
-        acc = stacked_accuracy(X, y, W, b, dev_idx, dev_mask)
-        better, worse = active & (acc > best), active & ~(acc > best)
-        bestW[better], bestb[better], best = W[better], b[better], torch.where(better, acc, best)
-        active &= ~(worse & (fails >= cfg.tenacity)); fails += worse
-    return bestW, bestb, best
+        _early_stop(stacked_accuracy(X1, y, opt.p, dev_idx[live], dev_mask[live]), opt.p, live, best, bestP, fails, active, cfg.tenacity, bar)
+        keep = active[live].any(1)
+        if not bool(keep.all()):
+            rows = keep.nonzero().squeeze(1); opt.keep(rows); live = live[rows]
+            tr, rngs = [tr[r] for r in rows.tolist()], [rngs[r] for r in rows.tolist()]
+    if bar is not None: bar.update(int(active.sum()))
+    return bestP, best
 
-# %% ../nbs/03_classifier.ipynb #1af56f99
-def _grid_jobs(folds, grid):
-    return [(tr, te, l2) for l2 in grid for tr, te in folds]
+# %% ../nbs/03_classifier.ipynb #a5aabc37
+def _early_stop(acc, P, live, best, bestP, fails, active, tenacity:int, bar=None):
+    "Update checkpoints, failure counts and the active mask (all indexed by group) from the live groups' dev accuracies."
+    a, b, f = active[live], best[live], fails[live]
+    better, worse = a & (acc > b), a & ~(acc > b)
+    kept = bestP[live]; kept[better] = P[better]; bestP[live] = kept
+    stop = worse & (f >= tenacity)
+    best[live], fails[live], active[live] = torch.where(better, acc, b), f + worse, a & ~stop
+    if bar is not None: bar.update(int(stop.sum()))
 
-def _pick(acc:torch.Tensor, grid:tuple, k:int)->tuple[float, float]:
-    "Best penalty by mean accuracy over `k` folds, and that mean (×100)."
-    means = acc.view(len(grid), k).mean(1).cpu() * 100
-    return grid[int(means.argmax())], float(means.max())
+# %% ../nbs/03_classifier.ipynb #c98126bc
+def _pick(acc:torch.Tensor, # (k, L) dev accuracies of one grid search: folds × penalties
+          grid:tuple)->tuple[float, float]: # the chosen penalty, its score
+    "SentEval's choice: the penalty with the best mean accuracy (×100, rounded to 2 decimals; first on ties)."
+    means = [round(float(m) * 100, 2) for m in acc.double().mean(0).cpu()]
+    k = int(np.argmax(means))
+    return grid[k], means[k]
 
 def _holdout(idx:np.ndarray, cfg:ClassifierConfig)->tuple[np.ndarray, np.ndarray]:
     "Split training indices into (train, 5% early-stopping dev), shuffled with the seed."
@@ -139,41 +164,50 @@ def _holdout(idx:np.ndarray, cfg:ClassifierConfig)->tuple[np.ndarray, np.ndarray
     n = int(cfg.validation_split * len(idx))
     return p[n:], p[:n]
 
-# %% ../nbs/03_classifier.ipynb #6ed1351f
-def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labels
-                 cfg:ClassifierConfig=TEST_MODE)->dict: # `acc` (test, ×100), `devacc`, `ntest`
-    "SentEval's nested stratified k-fold protocol."
-    yn, outer, finals, devs = y.cpu().numpy(), StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed), [], []
-    for tr, te in outer.split(yn, yn):
-        inner = [(tr[a], tr[b]) for a, b in StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed).split(tr, yn[tr])]
-        jobs = _grid_jobs(inner, cfg.l2_grid)
-        _, _, acc = fit_logregs(X, y, [j[0] for j in jobs], [j[1] for j in jobs], [j[2] for j in jobs], cfg)
-        l2, dev = _pick(acc, cfg.l2_grid, cfg.kfold); devs.append(dev); finals.append((*_holdout(tr, cfg), te, l2))
-    W, b, _ = fit_logregs(X, y, [f[0] for f in finals], [f[1] for f in finals], [f[3] for f in finals], cfg)
-    test = stacked_accuracy(X, y, W, b, *stack_indices([f[2] for f in finals], X.device)).cpu() * 100
-    return {'acc': float(test.mean()), 'devacc': float(np.mean(devs)), 'ntest': len(yn), 'l2': [f[3] for f in finals]}
+def _start(bar, n:int):
+    if bar is not None: bar.reset(total=n)
 
-# %% ../nbs/03_classifier.ipynb #b3a1c610
+# %% ../nbs/03_classifier.ipynb #fceb18e6
+def nested_kfold(X:torch.Tensor, y:torch.Tensor, # (n, d) features and (n,) labels
+                 cfg:ClassifierConfig=TEST_MODE,
+                 bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
+    "SentEval's nested stratified k-fold protocol: every inner (fold, penalty) model at once, then the k final ones."
+    yn, folds = y.cpu().numpy(), lambda: StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed)
+    outer = list(folds().split(yn, yn))
+    inner = [(tr[a], tr[b]) for tr, _ in outer for a, b in folds().split(tr, yn[tr])]
+    _start(bar, len(inner) * len(cfg.l2_grid) + len(outer))
+    _, acc = fit_logregs(X, y, [f[0] for f in inner], [f[1] for f in inner], [cfg.l2_grid] * len(inner), cfg, bar)
+    picks = [_pick(a, cfg.l2_grid) for a in acc.view(len(outer), -1, len(cfg.l2_grid))]
+    finals = [_holdout(tr, cfg) for tr, _ in outer]
+    P, _ = fit_logregs(X, y, [f[0] for f in finals], [f[1] for f in finals], [[p[0]] for p in picks], cfg, bar)
+    test = stacked_accuracy(with_bias(X), y, P, *stack_indices([te for _, te in outer], X.device))[:, 0].cpu().double() * 100
+    return {'acc': float(test.mean()), 'devacc': float(np.mean([p[1] for p in picks])), 'ntest': len(yn), 'l2': [p[0] for p in picks]}
+
+# %% ../nbs/03_classifier.ipynb #746ea70d
 def kfold_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of train and test together
                     train:np.ndarray, test:np.ndarray, # indices of the official splits
-                    cfg:ClassifierConfig=TEST_MODE)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `pred`
+                    cfg:ClassifierConfig=TEST_MODE,
+                    bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`, `pred`
     "SentEval's k-fold-on-train protocol, then the official test split."
     yt = y[torch.as_tensor(train)].cpu().numpy()
     folds = [(train[a], train[b]) for a, b in StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed).split(yt, yt)]
-    jobs = _grid_jobs(folds, cfg.l2_grid)
-    _, _, acc = fit_logregs(X, y, [j[0] for j in jobs], [j[1] for j in jobs], [j[2] for j in jobs], cfg)
-    l2, dev = _pick(acc, cfg.l2_grid, cfg.kfold)
+    _start(bar, len(folds) * len(cfg.l2_grid) + 1)
+    _, acc = fit_logregs(X, y, [f[0] for f in folds], [f[1] for f in folds], [cfg.l2_grid] * len(folds), cfg, bar)
+    l2, dev = _pick(acc, cfg.l2_grid)
     tr, dv = _holdout(train, cfg)
-    W, b, _ = fit_logregs(X, y, [tr], [dv], [l2], cfg)
-    pred = torch.addmm(b[0], X[torch.as_tensor(test, device=X.device)], W[0]).argmax(-1).cpu()
-    return {'acc': float((pred == y[torch.as_tensor(test)].cpu()).float().mean() * 100), 'devacc': dev, 'ntest': len(test), 'l2': l2, 'pred': pred}
+    P, _ = fit_logregs(X, y, [tr], [dv], [[l2]], cfg, bar)
+    pred = (with_bias(X[torch.as_tensor(test, device=X.device)]) @ P[0, 0].T).argmax(-1).cpu()
+    return {'acc': float((pred == y[torch.as_tensor(test)].cpu()).double().mean() * 100), 'devacc': dev, 'ntest': len(test), 'l2': l2, 'pred': pred}
 
-# %% ../nbs/03_classifier.ipynb #4175311f
+# %% ../nbs/03_classifier.ipynb #b77284f2
 def dev_then_test(X:torch.Tensor, y:torch.Tensor, # features and labels of all splits together
                   train:np.ndarray, dev:np.ndarray, test:np.ndarray, # indices of the official splits
-                  cfg:ClassifierConfig=TEST_MODE)->dict: # `acc` (test, ×100), `devacc`, `ntest`
+                  cfg:ClassifierConfig=TEST_MODE,
+                  bar=None)->dict: # `acc` (test, ×100), `devacc`, `ntest`, `l2`
     "SentEval's train/dev/test protocol."
-    W, b, acc = fit_logregs(X, y, [train] * len(cfg.l2_grid), [dev] * len(cfg.l2_grid), list(cfg.l2_grid), cfg)
-    k = int(acc.argmax())
-    test_acc = stacked_accuracy(X, y, W[k:k+1], b[k:k+1], *stack_indices([test], X.device))
-    return {'acc': float(test_acc[0] * 100), 'devacc': float(acc[k] * 100), 'ntest': len(test), 'l2': cfg.l2_grid[k]}
+    _start(bar, len(cfg.l2_grid))
+    P, acc = fit_logregs(X, y, [train], [dev], [cfg.l2_grid], cfg, bar)
+    l2, devacc = _pick(acc, cfg.l2_grid)
+    k = cfg.l2_grid.index(l2)
+    test_acc = stacked_accuracy(with_bias(X), y, P[:, k:k+1], *stack_indices([test], X.device))
+    return {'acc': float(test_acc[0, 0].double() * 100), 'devacc': devacc, 'ntest': len(test), 'l2': l2}

@@ -162,7 +162,19 @@ def load(cls:Results, path:str|Path)->Results:
     d = json.loads(Path(path).read_text(encoding='utf-8'))
     return cls(d['scores'], d['meta'])
 
-# %% ../nbs/05_eval.ipynb #fa8065a6
+# %% ../nbs/05_eval.ipynb #d294c1e6
+@patch
+def timings(self:Results)->str:
+    "Per-task seconds, split into embedding and classification, as a markdown table."
+    rows = {t: v if isinstance(v, dict) else {'total': v} for t, v in self.meta.get('timings_s', {}).items()}
+    lines = ['| task | encode s | classify s | total s |', '|---|---|---|---|']
+    fmt = lambda v: '' if v is None else f'{v:.1f}'
+    for t, v in rows.items(): lines.append(f"| {t} | {fmt(v.get('encode'))} | {fmt(v.get('classify'))} | {fmt(v.get('total'))} |")
+    tot = {k: sum(v.get(k) or 0 for v in rows.values()) for k in ('encode', 'classify', 'total')}
+    lines.append(f"| all | {tot['encode']:.1f} | {tot['classify']:.1f} | {tot['total']:.1f} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/05_eval.ipynb #8162dc0c
 def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[str] -> (N, d)`
              tasks:str|list[str]='sts', # `'sts'`, `'transfer'`, `'all'`, or task names (see `resolve_tasks`)
              data:str|Path|None=None, # SentEval folder (see `senteval_dir`)
@@ -174,11 +186,13 @@ def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[st
     paths = [data_file(root, f) for f in required_files(names)]
     set_seed(seed)
     scores, timings = {}, {}
-    for t in names:
+    for t in tqdm(names, desc='tasks', unit='task', disable=not progress):
         t0 = time.perf_counter()
-        if t in STS_TASKS: scores[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress)
-        else: scores[t] = transfer_task(enc, t, root, fast=fast, seed=seed, limit=limit, batch_size=batch_size, device=device, progress=progress)
-        timings[t] = round(time.perf_counter() - t0, 2)
+        if t in STS_TASKS: scores[t], timings[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress), {}
+        else:
+            scores[t] = transfer_task(enc, t, root, fast=fast, seed=seed, limit=limit, batch_size=batch_size, device=device, progress=progress)
+            timings[t] = scores[t].pop('time_s')
+        timings[t]['total'] = round(time.perf_counter() - t0, 2)
     meta = {'model': enc.name, 'pooler': enc.pooler, 'seed': seed, 'transfer_mode': 'fast' if fast else 'test', 'limit': limit,
             'tasks': names, 'data_dir': str(root), 'data_sha256': sha256_files(paths, root), 'env_versions': env_versions(),
             'timings_s': timings, 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
@@ -209,7 +223,7 @@ def eval_main(argv:list[str]|None=None)->int:
         res = evaluate(enc, tasks, a.data, fast=a.fast, seed=a.seed, limit=a.limit, device=a.device, progress=sys.stderr.isatty())
     except (FileNotFoundError, ValueError, ConnectionError) as e:
         print(f'dalr eval: error: {e}', file=sys.stderr); return 2
-    print(res.table())
+    print(res.table()); print(); print(res.timings())
     if a.out: print(f'saved {res.save(a.out)}')
     return 0
 

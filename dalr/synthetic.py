@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/synthetic.html.md"""
 
 # %% ../nbs/23_synthetic.ipynb #9bf4e28a
 from __future__ import annotations
-import re
+import re, zlib
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -17,7 +17,7 @@ from .corpora import CaptionStore, TextCorpus
 # %% auto #0
 __all__ = ['NOUNS', 'COLOURS', 'SIZES', 'RELATIONS', 'TEMPLATES', 'SPECIAL_TOKENS', 'Mention', 'render_mention',
            'render_sentence', 'mention_similarity', 'content_similarity', 'SceneWorld', 'world_vocabulary',
-           'tiny_bert_config']
+           'tiny_bert_config', 'noisy_teacher']
 
 # %% ../nbs/23_synthetic.ipynb #1f2cd14a
 NOUNS = {'dog': ['dog', 'puppy', 'hound'], 'cat': ['cat', 'kitten'], 'car': ['car', 'automobile'], 'bicycle': ['bicycle', 'bike'],
@@ -77,8 +77,13 @@ class SceneWorld:
                  content_dim:int=48, # image dimensions rendered from the objects
                  nuisance_dim:int=16, # image dimensions no caption describes
                  noise:float=0.1, # Gaussian noise on the content dimensions
-                 n_sts:int=600): # pairs per STS split
+                 n_sts:int=600, # pairs per STS split
+                 objects:tuple=(2, 4), # CMB knob: fewest and most objects in a scene (a caption mentions one or two)
+                 focus:float=0.0): # ISD knob: share of captions made to mention the scene's first object (a shared subject)
+        if not 1 <= objects[0] <= objects[1] <= len(NOUNS): raise ValueError(f"objects={objects}; expected (lo, hi) with 1 <= lo <= hi <= {len(NOUNS)}")
+        if not 0 <= focus <= 1: raise ValueError(f"focus={focus}; expected a share in [0, 1]")
         self.seed, self.n_scenes, self.cps, self.n_text, self.n_sts = seed, n_scenes, captions_per_scene, n_text, n_sts
+        self.objects, self.focus = tuple(objects), focus
         rng = np.random.default_rng([seed, 0])
         emb = lambda keys: {k: rng.normal(size=content_dim) / np.sqrt(content_dim) * 2 for k in keys}
         self.E_noun, self.E_colour, self.E_size = emb(NOUNS), emb(COLOURS), emb(SIZES)
@@ -92,8 +97,8 @@ def _random_object(rng, noun=None)->Mention:
     return Mention(noun or _pick(rng, list(NOUNS)), _pick(rng, list(COLOURS)), _pick(rng, list(SIZES)))
 
 def _scene(self:SceneWorld, rng)->list[Mention]:
-    "2-4 objects with distinct nouns."
-    nouns = rng.choice(list(NOUNS), size=rng.integers(2, 5), replace=False)
+    "`objects[0]`-`objects[1]` objects (2-4 by default) with distinct nouns."
+    nouns = rng.choice(list(NOUNS), size=rng.integers(self.objects[0], self.objects[1] + 1), replace=False)
     return [_random_object(rng, str(n)) for n in nouns]
 
 def _render(self:SceneWorld, scene:list[Mention], rng)->np.ndarray:
@@ -112,7 +117,8 @@ def _captions(self:SceneWorld, rng):
     caps, scene_of, objs = [], [], []
     for s, sc in enumerate(self.scenes):
         for _ in range(self.cps):
-            k = rng.choice(len(sc), size=rng.integers(1, 3), replace=False)
+            k = rng.choice(len(sc), size=min(rng.integers(1, 3), len(sc)), replace=False)
+            if self.focus and 0 not in k and rng.random() < self.focus: k[0] = 0
             caps.append(render_sentence([_mention_of(sc[i], rng) for i in k], rng)); scene_of.append(s); objs.append(tuple(int(i) for i in k))
     return caps, np.array(scene_of), objs
 SceneWorld._captions = _captions
@@ -187,3 +193,41 @@ def tiny_bert_config(vocab_size:int, # the tokenizer's `len(tok)`
     return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
                       num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
                       max_position_embeddings=max_position_embeddings, **kw)
+
+# %% ../nbs/23_synthetic.ipynb #f7e3180b
+def _phenomena(self:SceneWorld, n_captions:int=500, # the first captions of the world
+              )->dict: # coverage mean and histogram, hard-label FP and FN rates
+    "Measured CMB (caption coverage) and ISD (hard-label errors against content) of the first `n_captions` captions."
+    from dalr.analysis import caption_coverage, content_overlap, same_image, label_errors
+    c = np.arange(min(n_captions, len(self.captions)))
+    objs = [{self.scenes[self.caption_scene[i]][k].noun for k in self.caption_objects[i]} for i in c]
+    cov = caption_coverage(objs, [{o.noun for o in s} for s in self.scenes], self.caption_scene[c])
+    err = label_errors(same_image(self.caption_scene[c]), content_overlap(objs), low=0.0, high=0.5)
+    levels, counts = np.unique(cov.round(2), return_counts=True)
+    return dict(coverage=float(cov.mean()), coverage_hist=dict(zip(levels.tolist(), counts.tolist())),
+                fp_rate=float(err['fp_rate']), fn_rate=float(err['fn_rate']))
+SceneWorld.phenomena = _phenomena
+
+# %% ../nbs/23_synthetic.ipynb #4c1d639b
+def noisy_teacher(teacher, # callable list[str] -> (N, d) embeddings, e.g. a synthetic teacher
+                  noise:float, # norm of the perturbation relative to the unit embedding (0: cosines unchanged)
+                  seed:int=0, # the perturbation is a function of (seed, sentence)
+                 ):
+    "A worse copy of `teacher`: unit-normalised embeddings plus a fixed Gaussian perturbation per sentence."
+    if noise < 0: raise ValueError(f"noise={noise}; expected >= 0")
+    def embed(sentences:list[str])->np.ndarray:
+        e = np.asarray(teacher(sentences), np.float32)
+        e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+        if not noise: return e
+        g = np.stack([np.random.default_rng([seed, zlib.crc32(s.encode())]).normal(size=e.shape[1]) for s in sentences])
+        return (e + noise * g / np.sqrt(e.shape[1])).astype(np.float32)
+    return embed
+
+# %% ../nbs/23_synthetic.ipynb #6d5bcb63
+def _pair_share(self:SceneWorld, batch_size:int=64, # the run's batch size
+               )->float: # share of an epoch's steps that take an image-caption batch
+    "Share of training steps that see image-caption batches (the rest are text-only)."
+    from dalr.data import caption_batches
+    n_text, n_pair = self.n_text // batch_size, len(caption_batches(self.caption_scene, batch_size, np.random.default_rng(0)))
+    return n_pair / (n_text + n_pair)
+SceneWorld.pair_share = _pair_share

@@ -6,10 +6,12 @@ Docs: https://dalr-dev.github.io/dalr/transfer.html.md"""
 
 # %% ../nbs/04_transfer.ipynb #c5a77a8b
 from __future__ import annotations
+import time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from .core import default_device
 from .encoder import as_encoder
 from .sts import senteval_dir, data_file
@@ -17,7 +19,7 @@ from .classifier import TEST_MODE, FAST_MODE, nested_kfold, kfold_then_test, dev
 
 # %% auto #0
 __all__ = ['TRANSFER_TASKS', 'transfer_files', 'read_sst', 'read_trec', 'read_mrpc', 'read_binary', 'load_transfer',
-           'transfer_task']
+           'transfer_features', 'transfer_scores', 'transfer_task']
 
 # %% ../nbs/04_transfer.ipynb #aeb8cf3c
 TRANSFER_TASKS = ('MR', 'CR', 'SUBJ', 'MPQA', 'SST2', 'TREC', 'MRPC')
@@ -91,7 +93,7 @@ def load_transfer(task:str, # a name in `TRANSFER_TASKS`
     reader = {'SST2': read_sst, 'TREC': read_trec, 'MRPC': read_mrpc}[task]
     return {s: _by_length(reader(p)) for s, p in zip(('train', 'dev', 'test') if task == 'SST2' else ('train', 'test'), paths)}
 
-# %% ../nbs/04_transfer.ipynb #618729ac
+# %% ../nbs/04_transfer.ipynb #f262b31f
 def _subsample(ex:list, limit:int|None, seed:int)->list:
     if limit is None or len(ex) <= limit: return ex
     keep = np.sort(np.random.default_rng(seed).choice(len(ex), limit, replace=False))
@@ -104,30 +106,44 @@ def _features(encoder, splits:dict, pair:bool, batch_size, progress)->dict[str, 
     rows = lambda ex, k: emb[[pos[e[k]] for e in ex]]
     return {s: torch.cat([(rows(ex, 0) - rows(ex, 1)).abs(), rows(ex, 0) * rows(ex, 1)], 1) if pair else rows(ex, 0) for s, ex in splits.items()}
 
-# %% ../nbs/04_transfer.ipynb #734a1484
-def transfer_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
-                  task:str, # a name in `TRANSFER_TASKS`
-                  data:str|Path|None=None, fast:bool=False, # SimCSE's fast mode instead of test mode
-                  seed:int=1111, limit:int|None=None, # keep at most `limit` examples per split (not comparable)
-                  batch_size:int|None=None, device=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, ...
-    "Score one transfer task with SentEval's protocol."
-    cfg = replace(FAST_MODE if fast else TEST_MODE, seed=seed)
+# %% ../nbs/04_transfer.ipynb #57c92025
+def transfer_features(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
+                      task:str, # a name in `TRANSFER_TASKS`
+                      data:str|Path|None=None, seed:int=1111, limit:int|None=None, batch_size:int|None=None,
+                      device=None, progress:bool=False)->tuple[torch.Tensor, torch.Tensor, dict]: # X (n, d), y (n,), split -> indices
+    "Embed one task's splits once: features and labels of all splits stacked, and each split's rows."
     splits = {s: _subsample(ex, limit, seed) for s, ex in load_transfer(task, data).items()}
-    feats = _features(as_encoder(encoder), splits, task == 'MRPC', batch_size, progress)
-    dev = default_device(device)
-    X = torch.cat(list(feats.values())).to(dev)
-    y = torch.tensor([e[-1] for ex in splits.values() for e in ex], device=dev)
+    feats, dev = _features(as_encoder(encoder), splits, task == 'MRPC', batch_size, progress), default_device(device)
     bounds = np.cumsum([0] + [len(ex) for ex in splits.values()])
-    idx = {s: np.arange(a, b) for s, a, b in zip(splits, bounds[:-1], bounds[1:])}
-    if task in _BINARY: return nested_kfold(X, y, cfg)
-    if task == 'SST2': return dev_then_test(X, y, idx['train'], idx['dev'], idx['test'], cfg)
-    r = kfold_then_test(X, y, idx['train'], idx['test'], cfg)
-    if task == 'MRPC': r['f1'] = _f1(r.pop('pred'), y[torch.as_tensor(idx['test'])].cpu())
-    else: r.pop('pred')
+    X, y = torch.cat(list(feats.values())).to(dev), torch.tensor([e[-1] for ex in splits.values() for e in ex], device=dev)
+    return X, y, {s: np.arange(a, b) for s, a, b in zip(splits, bounds[:-1], bounds[1:])}
+
+# %% ../nbs/04_transfer.ipynb #af6f12ee
+def transfer_scores(task:str, X:torch.Tensor, y:torch.Tensor, idx:dict, # from `transfer_features`
+                    cfg=TEST_MODE, bar=None)->dict: # `acc` (test), `devacc`, `ntest`, `l2`, and `f1` for MRPC
+    "Run the task's SentEval protocol on its features."
+    if task in _BINARY: return nested_kfold(X, y, cfg, bar)
+    if task == 'SST2': return dev_then_test(X, y, idx['train'], idx['dev'], idx['test'], cfg, bar)
+    r = kfold_then_test(X, y, idx['train'], idx['test'], cfg, bar)
+    pred = r.pop('pred')
+    if task == 'MRPC': r['f1'] = _f1(pred, y[torch.as_tensor(idx['test'])].cpu())
     return r
 
-# %% ../nbs/04_transfer.ipynb #72b610e9
 def _f1(pred:torch.Tensor, gold:torch.Tensor)->float:
     "F1 ×100 of the positive class (MRPC's second figure)."
     tp = int(((pred == 1) & (gold == 1)).sum())
     return 200 * tp / max(1, int((pred == 1).sum()) + int((gold == 1).sum()))
+
+# %% ../nbs/04_transfer.ipynb #fc01a5ec
+def transfer_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
+                  task:str, # a name in `TRANSFER_TASKS`
+                  data:str|Path|None=None, fast:bool=False, # SimCSE's fast mode instead of test mode
+                  seed:int=1111, limit:int|None=None, # keep at most `limit` examples per split (not comparable)
+                  batch_size:int|None=None, device=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, `time_s`, ...
+    "Score one transfer task with SentEval's protocol."
+    t0 = time.perf_counter()
+    X, y, idx = transfer_features(encoder, task, data, seed, limit, batch_size, device, progress)
+    t1 = time.perf_counter()
+    with tqdm(desc=f'{task} classifiers', unit='model', disable=not progress, leave=False) as bar:
+        r = transfer_scores(task, X, y, idx, replace(FAST_MODE if fast else TEST_MODE, seed=seed), bar)
+    return {**r, 'time_s': {'encode': round(t1 - t0, 2), 'classify': round(time.perf_counter() - t1, 2)}}

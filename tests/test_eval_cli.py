@@ -32,6 +32,9 @@ def test_minilm_sts_b_and_trec(capsys, tmp_path):
     assert abs(res['scores']['STSBenchmark']['spearman'] - 82.03) <= 0.05
     assert res['meta']['pooler'] == 'avg' and res['meta']['seed'] == 1111 and res['meta']['transfer_mode'] == 'fast'
     assert len(res['meta']['data_sha256']) == 64 and 'transformers' in res['meta']['env_versions']
+    t = res['meta']['timings_s']['TREC']
+    assert set(t) == {'encode', 'classify', 'total'} and 0 < t['classify'] <= t['total'] and 'time_s' not in res['scores']['TREC']
+    assert '| task | encode s | classify s | total s |' in out and f"| TREC | {t['encode']:.1f} | {t['classify']:.1f} |" in out
 
 def test_module_entry_point():
     r = subprocess.run([sys.executable, '-m', 'dalr.eval', '--help'], capture_output=True, text=True, timeout=120)
