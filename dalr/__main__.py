@@ -11,4 +11,4 @@ __all__ = []
 import sys
 from .cli import main
 
-if __name__ == '__main__': sys.exit(main())
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main()) # not when a notebook kernel runs this cell
