@@ -277,6 +277,17 @@ def plot_log(log_path:str|Path, # a run's log.jsonl
     return Path(out)
 
 # %% ../nbs/35_train.ipynb #80198077
+def _check_corpora(cfg:TrainConfig)->None:
+    "Raise `ValueError` for a text corpus with no sentence (or not UTF-8) and a caption store whose features are not finite."
+    if cfg.student == 'tiny': return
+    from dalr.corpora import TextCorpus, CaptionStore
+    if cfg.text_file and len(TextCorpus.from_file(cfg.text_file)) == 0: raise ValueError(f"{cfg.text_file}: the text corpus has no sentence")
+    if cfg.variant == 'simcse' or not cfg.pairs: return
+    st = CaptionStore.open(cfg.pairs)
+    for s in range(0, st.n_images, 65536):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(st.features[s:s + 65536])).all(1))
+        if len(bad): raise ValueError(f"{Path(cfg.pairs)/'features.npy'}: row {s + bad[0]} (image {st.images[s + bad[0]]!r}) holds NaN or inf values")
+
 def _check_senteval(cfg:TrainConfig)->None:
     "Raise `FileNotFoundError` naming the first SentEval file the run's dev or test set needs and lacks."
     if cfg.dev == 'synthetic' and cfg.test == 'synthetic': return
@@ -310,7 +321,7 @@ def train(cfg:TrainConfig, # the run
           progress:bool=True, # show a progress bar
          )->dict: # final metrics (also written to `<run>/metrics.json`)
     "Check the inputs, train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder."
-    check_data(cfg); _check_senteval(cfg); check_models(cfg); _check_run_folder(cfg)
+    check_data(cfg); _check_corpora(cfg); _check_senteval(cfg); check_models(cfg); _check_run_folder(cfg)
     run = cfg.run_dir(); fresh = not run.exists()
     try:
         tr = Trainer(cfg, progress)
