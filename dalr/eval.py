@@ -16,6 +16,7 @@ from .core import POOLERS, atomic_dir, atomic_write, env_versions, set_seed, sha
 from .encoder import Encoder, as_encoder, default_pooler, _model_file
 from .sts import STS_TASKS, data_file, load_sts, senteval_dir, sts_files, sts_task
 from .transfer import TRANSFER_TASKS, transfer_files, transfer_task
+from .presets import check_hub_model
 
 # %% auto #0
 __all__ = ['SENTEVAL_URL', 'required_files', 'resolve_tasks', 'verify_senteval', 'download_senteval', 'Results', 'evaluate',
@@ -224,6 +225,7 @@ def eval_main(argv:list[str]|None=None)->int:
             if t in STS_TASKS: load_sts(t, a.data)
         if a.pooler is None and _model_file(a.model, 'dalr.json') is None:
             print(f"dalr eval: {a.model} records no pooler; using {default_pooler(a.model)!r} (choose another with --pooler)")
+        if not Path(a.model).expanduser().exists() and not a.model.startswith(('/', '.', '~')): check_hub_model(a.model)
         enc = Encoder.load(a.model, pooler=a.pooler, device=a.device, max_length=a.max_length, batch_size=a.batch_size)
         res = evaluate(enc, tasks, a.data, fast=a.fast, seed=a.seed, limit=a.limit, device=a.device, progress=sys.stderr.isatty())
     except (FileNotFoundError, ValueError, ConnectionError, OSError) as e:

@@ -13,7 +13,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'SYNTHETIC_TEACHERS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig',
            'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
-           'check_data', 'check_models']
+           'check_data', 'check_hub_model', 'check_models']
 
 # %% ../nbs/31_presets.ipynb #c254efe0
 @dataclass
@@ -231,7 +231,10 @@ def check_data(cfg:TrainConfig)->None:
         if not Path(path).exists(): raise FileNotFoundError(f"{path} not found (needed by preset {cfg.preset!r}); create it with: {how}")
 
 # %% ../nbs/31_presets.ipynb #0a3b5eb4
-def _model_reachable(name:str, timeout:float)->None:
+def check_hub_model(name:str, # a hub id
+                    timeout:float=10, # seconds to wait for the hub
+                   )->None:
+    "Raise `ConfigError` unless the hub model `name` is in the local cache or (online) exists on the hub."
     import huggingface_hub as hh
     from huggingface_hub import constants
     if isinstance(hh.try_to_load_from_cache(name, 'config.json'), str): return
@@ -246,4 +249,4 @@ def check_models(cfg:TrainConfig, # the run
     "Raise `ConfigError` for the first hub model of `cfg` (student, teachers) that is neither a folder, cached, nor downloadable."
     teach = cfg.teachers if cfg.variant in TEACHER_VARIANTS and cfg.student != 'tiny' else ()
     for name in ([] if cfg.student == 'tiny' else [cfg.student]) + list(teach):
-        if not Path(name).expanduser().is_dir(): _model_reachable(name, timeout)
+        if not Path(name).expanduser().is_dir(): check_hub_model(name, timeout)
