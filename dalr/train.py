@@ -308,7 +308,7 @@ def _check_run_folder(cfg:TrainConfig)->None:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError): return
     diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items()
             if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
-    if diff: raise ConfigError(f"{cfg.run_dir()} holds a run with another config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
+    if diff: raise ConfigError(f"{st.parent} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
                                f"use another out_dir or delete {cfg.run_dir()}")
 
 # %% ../nbs/35_train.ipynb #4b1a12fd

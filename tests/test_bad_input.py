@@ -101,7 +101,7 @@ CASES = [
     ('corpus-not-utf8', ['train', *SIMCSE, f'student={MINILM}'], _latin1, 'corpus.txt:1: not valid UTF-8'),
     ('store-nan', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _nan_store, 'NaN'),
     ('store-wrong-width', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _wide_store, 'features.npy'),
-    ('run-other-config', ['train', 'out_dir=run'], _other_config, 'holds a run with another config (lr: 0.1 -> 0.0005)'),
+    ('run-other-config', ['train', 'out_dir=run'], _other_config, 'was written with a different config (lr: 0.1 -> 0.0005)'),
     ('ckpt-truncated-safetensors', ['train', *TINY_RUN], _damage('student.safetensors', lambda b: b[:len(b) // 2]), 'student.safetensors has'),
     ('ckpt-garbage-state', ['train', *TINY_RUN], _damage('state.json', lambda b: b'{garbage'), 'state.json does not match'),
     ('ckpt-garbage-optimizer', ['train', *TINY_RUN], _damage('optimizer.pt', lambda b: b'\0' * len(b)), 'optimizer.pt does not match'),
