@@ -103,7 +103,7 @@ CASES = [
     ('store-wrong-width', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _wide_store, 'features.npy'),
     ('run-other-config', ['train', 'out_dir=run'], _other_config, 'was written with a different config (lr: 0.1 -> 0.0005)'),
     ('ckpt-truncated-safetensors', ['train', *TINY_RUN], _damage('student.safetensors', lambda b: b[:len(b) // 2]), 'student.safetensors has'),
-    ('ckpt-garbage-state', ['train', *TINY_RUN], _damage('state.json', lambda b: b'{garbage'), 'state.json does not match'),
+    ('ckpt-garbage-state', ['train', *TINY_RUN], _damage('state.json', lambda b: b'{garbage'), 'state.json has 8 bytes, the manifest says'),
     ('ckpt-garbage-optimizer', ['train', *TINY_RUN], _damage('optimizer.pt', lambda b: b'\0' * len(b)), 'optimizer.pt does not match'),
     ('ckpt-empty-rng', ['train', *TINY_RUN], _damage('rng.pt', lambda b: b''), 'rng.pt has 0 bytes'),
     ('eval-hub-offline', ['eval', 'princeton-nlp/unsup-simcse-bert-base-uncased', '--tasks', 'STSBenchmark', '--data', SENTEVAL], None, 'cannot download princeton-nlp/unsup-simcse-bert-base-uncased: offline?'),
