@@ -6,15 +6,16 @@ Docs: https://dalr-dev.github.io/dalr/checkpoint.html.md"""
 
 # %% ../nbs/30_checkpoint.ipynb #cdeef8dc
 from __future__ import annotations
-import json, random
+import json, os, random, shutil, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_model, load_model
-from .core import atomic_dir, atomic_write
+from .core import atomic_write, sha256_files
 
 # %% auto #0
-__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'append_jsonl', 'read_jsonl', 'truncate_jsonl']
+__all__ = ['MANIFEST', 'rng_state', 'set_rng_state', 'previous_checkpoint', 'save_checkpoint', 'CheckpointError',
+           'verify_checkpoint', 'load_checkpoint', 'append_jsonl', 'read_jsonl', 'truncate_jsonl']
 
 # %% ../nbs/30_checkpoint.ipynb #e259c81a
 def rng_state()->dict:
@@ -36,6 +37,12 @@ def set_rng_state(s:dict)->None:
     if s['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/30_checkpoint.ipynb #88aa777a
+MANIFEST = 'manifest.json'
+
+def previous_checkpoint(path:str|Path)->Path:
+    "Where `save_checkpoint` keeps the checkpoint that `path` replaced."
+    return Path(path).with_name(Path(path).name + '.prev')
+
 def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomically)
                     modules:dict, # name -> nn.Module, e.g. {'student': ..., 'objective': ...}
                     optimizer:torch.optim.Optimizer|None=None, # a torch optimizer
@@ -44,17 +51,56 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
                     scaler:torch.amp.GradScaler|None=None, # a `torch.amp.GradScaler` (fp16 runs)
                     rng:list|None=None, # `rng_state()` of every process (default: this one)
                    )->Path:
-    "Atomically write a resumable checkpoint directory."
-    with atomic_dir(path) as d:
+    "Write a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    d = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    try:
         for name, m in modules.items(): save_model(m, str(d/f'{name}.safetensors'))
         extra = {'optimizer': optimizer, 'scheduler': scheduler, 'scaler': scaler}
         for name, obj in extra.items():
             if obj is not None: torch.save(obj.state_dict(), d/f'{name}.pt')
         torch.save(rng if rng is not None else [rng_state()], d/'rng.pt')
         (d/'state.json').write_text(json.dumps(state or {}, indent=1))
-    return Path(path)
+        files = sorted(p.name for p in d.iterdir())
+        man = {f: {'bytes': (d/f).stat().st_size, 'sha256': sha256_files([d/f])} for f in files}
+        (d/MANIFEST).write_text(json.dumps(man, indent=1))
+        prev = previous_checkpoint(path)
+        if path.exists():
+            if prev.exists(): shutil.rmtree(prev)
+            os.replace(path, prev)
+        os.replace(d, path)
+    except BaseException:
+        shutil.rmtree(d, ignore_errors=True)
+        raise
+    return path
+
+# %% ../nbs/30_checkpoint.ipynb #a43f9fdc
+class CheckpointError(ValueError):
+    "A checkpoint that is incomplete or damaged."
+
+def _damaged(d:Path, what:str)->CheckpointError:
+    prev = previous_checkpoint(d)
+    step = json.loads((prev/'state.json').read_text()).get('step') if (prev/'state.json').exists() else None
+    back = f", or resume from the previous one (step {step}): mv {prev} {d}" if step is not None else ''
+    return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over{back}")
+
+def verify_checkpoint(path:str|Path)->None:
+    "Raise `CheckpointError` if a file of the checkpoint at `path` is missing or differs from its manifest."
+    d = Path(path)
+    try: man = json.loads((d/MANIFEST).read_text())
+    except FileNotFoundError: raise _damaged(d, f"{d/MANIFEST} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError): raise _damaged(d, f"{d/MANIFEST} is not valid JSON") from None
+    for f, want in man.items():
+        p = d/f
+        if not p.exists(): raise _damaged(d, f"{p} is missing")
+        if p.stat().st_size != want['bytes']: raise _damaged(d, f"{p} has {p.stat().st_size} bytes, the manifest says {want['bytes']}")
+        if sha256_files([p]) != want['sha256']: raise _damaged(d, f"{p} does not match its SHA-256 in the manifest")
 
 # %% ../nbs/30_checkpoint.ipynb #69efe7af
+def _load_pt(f:Path):
+    try: return torch.load(f, weights_only=True)
+    except Exception as e: raise _damaged(f.parent, f"{f} cannot be loaded ({type(e).__name__})") from None
+
 def load_checkpoint(path:str|Path, # a directory written by `save_checkpoint`
                     modules:dict, # name -> nn.Module to load into (same names as when saving)
                     optimizer:torch.optim.Optimizer|None=None, scheduler:torch.optim.lr_scheduler.LRScheduler|None=None,
@@ -62,9 +108,10 @@ def load_checkpoint(path:str|Path, # a directory written by `save_checkpoint`
                     rank:int=0, # whose RNG states to restore
                     restore_rng:bool=True, # set this process's random states from the checkpoint
                    )->dict: # the trainer state saved with it
-    "Load a checkpoint into `modules` (and optimizer, scheduler, scaler, RNG); return its `state.json`."
+    "Verify and load a checkpoint into `modules` (and optimizer, scheduler, scaler, RNG); return its `state.json`."
     d = Path(path)
-    if not (d/'state.json').exists(): raise FileNotFoundError(f"{d} is not a checkpoint: no state.json")
+    if not (d/'state.json').exists() and not (d/MANIFEST).exists(): raise FileNotFoundError(f"{d} is not a checkpoint: no state.json")
+    verify_checkpoint(d)
     for name, m in modules.items():
         f = d/f'{name}.safetensors'
         if not f.exists(): raise FileNotFoundError(f"{f} is missing: the checkpoint has no module {name!r}")
@@ -72,11 +119,12 @@ def load_checkpoint(path:str|Path, # a directory written by `save_checkpoint`
         except RuntimeError as e: raise ValueError(f"{f} does not fit module {name!r}: {e}") from None
         if missing or unexpected: raise ValueError(f"{f} does not fit module {name!r}: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}")
     for name, obj in {'optimizer': optimizer, 'scheduler': scheduler, 'scaler': scaler}.items():
-        if obj is not None and (d/f'{name}.pt').exists(): obj.load_state_dict(torch.load(d/f'{name}.pt', weights_only=True))
+        if obj is not None and (d/f'{name}.pt').exists(): obj.load_state_dict(_load_pt(d/f'{name}.pt'))
     if restore_rng:
-        rngs = torch.load(d/'rng.pt', weights_only=True)
+        rngs = _load_pt(d/'rng.pt')
         set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
-    return json.loads((d/'state.json').read_text())
+    try: return json.loads((d/'state.json').read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise _damaged(d, f"{d/'state.json'} is not valid JSON ({e})") from None
 
 # %% ../nbs/30_checkpoint.ipynb #89468346
 def append_jsonl(path:str|Path, # the log file

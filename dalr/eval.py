@@ -13,9 +13,10 @@ import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import POOLERS, atomic_dir, atomic_write, env_versions, set_seed, sha256_files
-from .encoder import Encoder, as_encoder
-from .sts import STS_TASKS, data_file, senteval_dir, sts_files, sts_task
+from .encoder import Encoder, as_encoder, default_pooler, _model_file
+from .sts import STS_TASKS, data_file, load_sts, senteval_dir, sts_files, sts_task
 from .transfer import TRANSFER_TASKS, transfer_files, transfer_task
+from .presets import check_hub_model
 
 # %% auto #0
 __all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'eval_main']
@@ -146,12 +147,18 @@ def eval_main(argv:list[str]|None=None)->int:
     "`dalr eval`: evaluate a model, print the tables, optionally save JSON; return the exit status."
     a = _parser().parse_args(argv)
     try:
+        if a.out and Path(a.out).is_dir(): raise ValueError(f"--out {a.out} is a folder; give the path of the JSON file to write")
         tasks = resolve_tasks(a.tasks)
         for f in required_files(tasks): data_file(senteval_dir(a.data), f)
+        for t in tasks:
+            if t in STS_TASKS: load_sts(t, a.data)
+        if a.pooler is None and _model_file(a.model, 'dalr.json') is None:
+            print(f"dalr eval: {a.model} records no pooler; using {default_pooler(a.model)!r} (choose another with --pooler)")
+        if not Path(a.model).expanduser().exists() and not a.model.startswith(('/', '.', '~')): check_hub_model(a.model)
         enc = Encoder.load(a.model, pooler=a.pooler, device=a.device, max_length=a.max_length, batch_size=a.batch_size)
         res = evaluate(enc, tasks, a.data, fast=a.fast, seed=a.seed, limit=a.limit, device=a.device, progress=sys.stderr.isatty())
-    except (FileNotFoundError, ValueError, ConnectionError) as e:
-        print(f'dalr eval: error: {e}', file=sys.stderr); return 2
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as e:
+        print(f"dalr eval: error: {' '.join(str(e).split())}", file=sys.stderr); return 2
     print(res.table()); print(); print(res.timings())
     if a.out: print(f'saved {res.save(a.out)}')
     return 0

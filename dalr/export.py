@@ -19,14 +19,19 @@ def export_hf(backbone:torch.nn.Module, # the student's transformer (a `PreTrain
               tokenizer, # its tokenizer
               out:str|Path, # the directory to create (replaced atomically if it exists)
               pooler:str='cls_before_pooler', # the pooler that gives the embedding at test time
-              meta:dict|None=None, # extra facts recorded in dalr.json (preset, step, dev score...)
+              meta:dict|None=None, # extra facts recorded in dalr.json (preset, step, dev score, training pooler...)
+              max_length:int|None=None, # the training max_length: the tokenizer truncates there and dalr.json records it
              )->Path:
-    "Write `backbone` + `tokenizer` as a Hugging Face model directory with `dalr.json` naming the pooler."
+    "Write `backbone` + `tokenizer` as a Hugging Face model directory with `dalr.json` naming the pooler and max length."
     if pooler not in POOLERS: raise ValueError(f"Unknown pooler {pooler!r}; expected one of {POOLERS}")
     with atomic_dir(out) as tmp:
         backbone.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        (tmp/'dalr.json').write_text(json.dumps({'pooler': pooler, **(meta or {})}, indent=2))
+        if max_length:
+            tc = tmp/'tokenizer_config.json'
+            tc.write_text(json.dumps({**json.loads(tc.read_text()), 'model_max_length': max_length}, indent=2))
+        info = {'pooler': pooler, **({'max_length': max_length} if max_length else {}), **(meta or {})}
+        (tmp/'dalr.json').write_text(json.dumps(info, indent=2))
     return Path(out)
 
 # %% ../nbs/33_export.ipynb #da3f5d31
@@ -45,11 +50,12 @@ def export_sentence_transformers(hf_dir:str|Path, # a directory written by `expo
     "Write a sentence-transformers directory (Transformer + Pooling) that embeds like `hf_dir` with `pooler`."
     from sentence_transformers import SentenceTransformer
     hf_dir = Path(hf_dir); m = _st_modules()
-    if pooler is None: pooler = json.loads((hf_dir/'dalr.json').read_text())['pooler'] if (hf_dir/'dalr.json').exists() else 'cls_before_pooler'
+    info = json.loads((hf_dir/'dalr.json').read_text()) if (hf_dir/'dalr.json').exists() else {}
+    pooler = pooler or info.get('pooler', 'cls_before_pooler')
     modes = {'cls_before_pooler': 'cls', 'cls': 'cls', 'avg': 'mean'}
     if pooler not in modes: raise ValueError(f"pooler {pooler!r} has no sentence-transformers equivalent; supported: {', '.join(modes)}")
     tr = m.Transformer(str(hf_dir))
-    tr.max_seq_length = tr.auto_model.config.max_position_embeddings
+    tr.max_seq_length = min(info.get('max_length') or tr.tokenizer.model_max_length, tr.auto_model.config.max_position_embeddings)
     dim = (tr.get_embedding_dimension if hasattr(tr, 'get_embedding_dimension') else tr.get_word_embedding_dimension)()
     mods = [tr, m.Pooling(dim, pooling_mode=modes[pooler])]
     if pooler == 'cls':
@@ -66,8 +72,9 @@ def export(backbone:torch.nn.Module, # the student's transformer
            pooler:str='cls_before_pooler', # the test-time pooler
            meta:dict|None=None, # recorded in dalr.json
            sentence_transformers:bool=True, # also write the sentence-transformers directory (needs the package)
+           max_length:int|None=None, # the training max_length, recorded in both folders
           )->dict[str, Path]:
     "Export `backbone` as `<out>/hf` and (optionally) `<out>/sentence-transformers`."
-    out = Path(out); res = {'hf': export_hf(backbone, tokenizer, out/'hf', pooler, meta)}
+    out = Path(out); res = {'hf': export_hf(backbone, tokenizer, out/'hf', pooler, meta, max_length)}
     if sentence_transformers: res['sentence-transformers'] = export_sentence_transformers(res['hf'], out/'sentence-transformers', pooler)
     return res

@@ -18,7 +18,7 @@ from .corpora import CaptionRecord, CaptionStore, read_caption_csv, read_coco, r
 __all__ = ['IMAGE_EXTS', 'READERS', 'list_images', 'load_image', 'load_clip', 'preprocess_batch', 'encode_images', 'FolderImages',
            'encode_batch', 'work_dir', 'ImageBatches', 'default_workers', 'encode_images_to_shards', 'encode_folder',
            'skip_list_path', 'assemble_store', 'match_captions', 'clip_text_encoder', 'load_hf_images', 'HFImages',
-           'hf_images', 'features_main']
+           'hf_images', 'check_clip_weights', 'features_main']
 
 # %% ../nbs/22_features.ipynb #9b19b366
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
@@ -326,6 +326,21 @@ def _inputs(a):
     return FolderImages(a.images_dir), names, names, recs, ''
 
 # %% ../nbs/22_features.ipynb #197f941b
+def check_clip_weights(model:str, # an open_clip model name
+                       pretrained:str|None, # its pretrained tag, or 'none'
+                      )->None:
+    "Raise `ValueError` if `model` is unknown, or its `pretrained` weights are neither cached nor downloadable (offline)."
+    import open_clip
+    from huggingface_hub import snapshot_download, constants
+    if model not in open_clip.list_models(): raise ValueError(f"unknown open_clip model {model!r}; see open_clip.list_models()")
+    if pretrained in (None, 'none'): return
+    pc = open_clip.get_pretrained_cfg(model, pretrained)
+    if not pc: raise ValueError(f"open_clip has no pretrained tag {pretrained!r} for {model}; see open_clip.list_pretrained()")
+    repo = (pc.get('hf_hub') or '').strip('/')
+    if not repo or not constants.HF_HUB_OFFLINE: return
+    try: snapshot_download(repo, local_files_only=True)
+    except Exception: raise ValueError(f"cannot download {repo} ({model} {pretrained} weights): offline? (HF_HUB_OFFLINE is set and they are not cached)") from None
+
 def features_main(argv:list[str]|None=None)->int:
     "Entry point of `dalr features`; returns the exit code."
     a = _parser().parse_args(None if argv is None else [str(x) for x in argv])
@@ -334,6 +349,7 @@ def features_main(argv:list[str]|None=None)->int:
     if a.out_store is None: print("dalr features: error: give the output store (OUT_STORE or --out)", file=sys.stderr); return 2
     try:
         load, keys, names, recs, source = _inputs(a)
+        check_clip_weights(a.model, a.pretrained)
         done = encode_images_to_shards(load, keys, names, a.out_store, a.model, a.pretrained, a.batch_size, a.device,
                                        a.normalize, a.seed, a.max_batches, not a.quiet, a.workers, a.precision, source)
         if not done:

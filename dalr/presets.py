@@ -6,12 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/presets.html.md"""
 
 # %% ../nbs/31_presets.ipynb #5d0bfd43
 from __future__ import annotations
-import dataclasses
+import dataclasses, re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PRESETS', 'WIKI1M_URL', 'TrainConfig', 'ConfigError', 'parse_overrides', 'get_config', 'required_data', 'check_data']
+__all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'SYNTHETIC_TEACHERS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig',
+           'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
+           'check_data', 'check_hub_model', 'check_models']
 
 # %% ../nbs/31_presets.ipynb #c254efe0
 @dataclass
@@ -68,6 +70,8 @@ class TrainConfig:
     teacher_batch_size:int = 256 # batch size when building the teacher cache
     num_threads:int = 0 # torch CPU threads (0: torch's default)
 
+    def __post_init__(self): validate_config(self)
+
     def run_dir(self)->Path:
         "The output folder, with `{preset}` and `{seed}` filled in."
         return Path(self.out_dir.format(preset=self.preset, seed=self.seed))
@@ -96,10 +100,88 @@ PRESETS['tiny'] = dict(
     pairs='', batch_size=64, lr=5e-4, epochs=2, margin_text=0.0, margin_image=0.0, lam=1.0, target_temp=0.1, eval_steps=50,
     save_steps=50, dev='synthetic', test='synthetic', device='cpu', amp=False, num_threads=1)
 
-# %% ../nbs/31_presets.ipynb #c6cb698e
+# %% ../nbs/31_presets.ipynb #528326fb
 class ConfigError(ValueError):
-    "A preset or override that does not exist or does not parse."
+    "A preset, override or field value that does not exist, does not parse or is not allowed."
 
+VARIANTS = ('simcse', 'mcse', 'cml', 'iml', 'dalr')
+TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
+SYNTHETIC_TEACHERS = ('synthetic-words', 'synthetic-concepts')
+POOLER_CHOICES = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
+
+# %% ../nbs/31_presets.ipynb #4d869047
+def _at_least(lo, what=None): return (lambda v: v >= lo, what or f"an integer >= {lo}")
+_POS, _NONNEG = (lambda v: v > 0, 'a number > 0'), (lambda v: v >= 0, 'a number >= 0')
+_RULES = dict(
+    train_pooler=POOLER_CHOICES, eval_pooler=POOLER_CHOICES, teacher_pooler=POOLER_CHOICES,
+    teacher_dtype=('float32', 'float16'), captions=('all', 'random'), variant=VARIANTS, listmle=('reference', 'exact'),
+    cma_image=('auto', 'raw', 'project'), dev=('stsb', 'synthetic'),
+    max_length=_at_least(3, 'an integer >= 3 (room for [CLS], a token and [SEP])'), temp=_POS, temp_image=_POS, target_temp=_POS,
+    kl_tau=_POS, margin_text=(lambda v: 0 <= v <= 1.5, 'an angle in radians in [0, 1.5]'),
+    margin_image=(lambda v: 0 <= v <= 1.5, 'an angle in radians in [0, 1.5]'), alpha=(lambda v: 0 <= v <= 1, 'a weight in [0, 1]'),
+    lam=_NONNEG, mu=_NONNEG, lr=_POS, weight_decay=_NONNEG, grad_clip=_NONNEG,
+    batch_size=_at_least(2, 'an integer >= 2 (InfoNCE needs another sentence in the batch as its negative)'),
+    epochs=_at_least(1), max_steps=_at_least(0, 'an integer >= 0 (0: all epochs)'), grad_accum=_at_least(1),
+    warmup_ratio=(lambda v: 0 <= v < 1, 'a fraction in [0, 1)'), eval_steps=_at_least(0), save_steps=_at_least(0),
+    world_scenes=_at_least(0), teacher_batch_size=_at_least(1), num_threads=_at_least(0))
+
+_TYPES = {'int': (int,), 'float': (int, float), 'bool': (bool,), 'str': (str,), 'tuple': (tuple,)}
+
+def _check_field(name:str, v, kind:str, rule=None):
+    ok = _TYPES.get(kind, (object,))
+    if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok): raise ConfigError(f"{name}={v!r}: expected {kind}")
+    if rule is None: return
+    if isinstance(rule[0], str):
+        if v not in rule: raise ConfigError(f"{name}={v!r}: expected one of {', '.join(rule)}")
+    elif not (v == v and rule[0](v)): raise ConfigError(f"{name}={v!r}: expected {rule[1]}")
+
+# %% ../nbs/31_presets.ipynb #ea8c5727
+def _check_model(field:str, name:str)->None:
+    if not name: raise ConfigError(f"{field}='': expected a model folder or a hub id")
+    if Path(name).expanduser().is_dir(): return
+    if name.startswith(('/', '.', '~')): raise ConfigError(f"{field}={name!r}: no such folder (expected an existing model folder or a hub id like bert-base-uncased)")
+    from huggingface_hub.utils import validate_repo_id, HFValidationError
+    try: validate_repo_id(name)
+    except HFValidationError: raise ConfigError(f"{field}={name!r}: neither an existing folder nor a valid hub id (like bert-base-uncased or org/name)") from None
+
+def teacher_dir_name(name:str)->str:
+    "The cache folder name of the teacher `name`."
+    return re.sub(r'[^A-Za-z0-9_.-]', '_', name)
+
+# %% ../nbs/31_presets.ipynb #0b3a4d8f
+def _check_device(device:str)->None:
+    if not device: return
+    import torch
+    try: d = torch.device(device)
+    except RuntimeError: raise ConfigError(f"device={device!r}: expected cpu, cuda, cuda:N, mps or empty (CUDA when available)") from None
+    if d.type == 'cuda' and not torch.cuda.is_available(): raise ConfigError(f"device={device!r}: this machine has no CUDA device (use device=cpu)")
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise ConfigError(f"device={device!r}: MPS is not available here (use device=cpu)")
+    if d.type not in ('cpu', 'cuda', 'mps'): raise ConfigError(f"device={device!r}: expected cpu, cuda, cuda:N or mps")
+
+# %% ../nbs/31_presets.ipynb #fd86c50f
+def validate_config(cfg)->None:
+    "Raise `ConfigError` naming the first field of `cfg` (a `TrainConfig`) whose value, alone or with others, is not allowed."
+    for f in fields(cfg): _check_field(f.name, getattr(cfg, f.name), str(f.type), _RULES.get(f.name))
+    tiny, teach, img = cfg.student == 'tiny', cfg.variant in TEACHER_VARIANTS, cfg.variant != 'simcse'
+    if not tiny: _check_model('student', cfg.student)
+    if teach and len(cfg.teachers) != 2:
+        raise ConfigError(f"teachers={','.join(cfg.teachers)!r}: variant {cfg.variant!r} needs two teachers (alpha weighs the first, 1-alpha the second)")
+    for t in cfg.teachers if teach else ():
+        if tiny and t not in SYNTHETIC_TEACHERS: raise ConfigError(f"teachers: {t!r} is not a synthetic teacher; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
+        if not tiny: _check_model('teachers', t)
+    dirs = [teacher_dir_name(t) for t in cfg.teachers]
+    if len(set(dirs)) < len(dirs): raise ConfigError(f"teachers={','.join(cfg.teachers)!r}: two names share the cache folder {max(dirs, key=dirs.count)!r}")
+    if not tiny and img and not cfg.pairs: raise ConfigError(f"pairs='': variant {cfg.variant!r} needs image features (a caption store); use variant=simcse for text only")
+    if not tiny and not cfg.text_file and not (img and cfg.pairs): raise ConfigError("text_file='': variant 'simcse' needs a text corpus")
+    if not tiny and cfg.dev == 'synthetic': raise ConfigError("dev='synthetic': the synthetic dev split belongs to the tiny student; use dev=stsb")
+    if cfg.test == 'synthetic' and not tiny: raise ConfigError("test='synthetic': the synthetic test split belongs to the tiny student; use test=sts")
+    try: cfg.out_dir.format(preset=cfg.preset, seed=cfg.seed)
+    except (KeyError, IndexError, ValueError): raise ConfigError(f"out_dir={cfg.out_dir!r}: only {{preset}} and {{seed}} may be filled in") from None
+    _check_device(cfg.device)
+
+# %% ../nbs/31_presets.ipynb #c6cb698e
 def _parse(name:str, value:str, like):
     if isinstance(like, bool):
         v = value.lower()
@@ -151,3 +233,24 @@ def check_data(cfg:TrainConfig)->None:
     "Raise `FileNotFoundError` naming the first missing input of `cfg` and the command that creates it."
     for path, how in required_data(cfg):
         if not Path(path).exists(): raise FileNotFoundError(f"{path} not found (needed by preset {cfg.preset!r}); create it with: {how}")
+
+# %% ../nbs/31_presets.ipynb #0a3b5eb4
+def check_hub_model(name:str, # a hub id
+                    timeout:float=10, # seconds to wait for the hub
+                   )->None:
+    "Raise `ConfigError` unless the hub model `name` is in the local cache or (online) exists on the hub."
+    import huggingface_hub as hh
+    from huggingface_hub import constants
+    if isinstance(hh.try_to_load_from_cache(name, 'config.json'), str): return
+    if constants.HF_HUB_OFFLINE: raise ConfigError(f"cannot download {name}: offline? (HF_HUB_OFFLINE is set and it is not in the local cache)")
+    try: hh.model_info(name, timeout=timeout)
+    except hh.errors.RepositoryNotFoundError: raise ConfigError(f"{name}: no such model on the Hugging Face hub (or it is private)") from None
+    except Exception as e: raise ConfigError(f"cannot download {name}: offline? ({type(e).__name__})") from None
+
+def check_models(cfg:TrainConfig, # the run
+                 timeout:float=10, # seconds to wait for the hub
+                )->None:
+    "Raise `ConfigError` for the first hub model of `cfg` (student, teachers) that is neither a folder, cached, nor downloadable."
+    teach = cfg.teachers if cfg.variant in TEACHER_VARIANTS and cfg.student != 'tiny' else ()
+    for name in ([] if cfg.student == 'tiny' else [cfg.student]) + list(teach):
+        if not Path(name).expanduser().is_dir(): check_hub_model(name, timeout)

@@ -6,16 +6,16 @@ Docs: https://dalr-dev.github.io/dalr/train.html.md"""
 
 # %% ../nbs/35_train.ipynb #014e24a7
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, re, sys, time
+import argparse, contextlib, dataclasses, json, math, os, re, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions
-from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data
+from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models
 from .components import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
-from .checkpoint import save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
+from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, get_rank, get_world_size, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
 from .corpora import sentence_table
@@ -26,7 +26,8 @@ from .encoder import Encoder
 from .sts import spearman_cosine
 
 # %% auto #0
-__all__ = ['Z_CHECK', 'NonFiniteLoss', 'Trainer', 'linear_schedule', 'plot_log', 'train', 'train_main', 'summary']
+__all__ = ['Z_CHECK', 'NonFiniteLoss', 'Trainer', 'linear_schedule', 'plot_log', 'train', 'describe_config', 'train_main',
+           'summary']
 
 # %% ../nbs/35_train.ipynb #44deb911
 class NonFiniteLoss(RuntimeError):
@@ -271,24 +272,29 @@ def fit(self:Trainer)->dict: # resumed, steps taken, seconds
     return dict(resumed=resumed, steps=self.step, seconds=time.time() - t0)
 
 # %% ../nbs/35_train.ipynb #43b16da1
+def _plot_losses(ax, recs:list[dict], smooth:int, title:str):
+    keys = [k for k in dict.fromkeys(k for r in recs for k in r) if k not in ('step', 'epoch', 'lr', 'pair', 'grad_norm')]
+    for k in keys:
+        xs = np.array([r['step'] for r in recs if k in r]); ys = np.array([r[k] for r in recs if k in r], dtype=float)
+        w = min(smooth, len(ys))
+        if w > 1: xs, ys = xs[w - 1:], np.convolve(ys, np.ones(w) / w, mode='valid')
+        ax.plot(xs, ys, label=k, lw=2 if k == 'loss' else 1)
+    ax.set_yscale('symlog', linthresh=0.01)
+    ax.set(xlabel='step', ylabel='loss', title=f"{title} ({len(recs)} steps)")
+    if keys: ax.legend(fontsize=7)
+
 def plot_log(log_path:str|Path, # a run's log.jsonl
              out:str|Path, # the PNG to write
              smooth:int=20, # moving-average window for the losses
             )->Path:
-    "Plot the losses and dev score of a run's log to a PNG."
+    "Plot a run's losses (text steps and image-caption steps apart) and its dev score to a PNG."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     recs = read_jsonl(log_path)
     steps = [r for r in recs if 'loss' in r]; devs = [r for r in recs if 'dev' in r]
-    keys = [k for k in dict.fromkeys(k for r in steps for k in r) if k not in ('step', 'epoch', 'lr', 'pair', 'grad_norm')]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for k in keys:
-        xs = np.array([r['step'] for r in steps if k in r]); ys = np.array([r[k] for r in steps if k in r], dtype=float)
-        w = min(smooth, len(ys))
-        if w > 1: xs, ys = xs[w - 1:], np.convolve(ys, np.ones(w) / w, mode='valid')
-        a.plot(xs, ys, label=k, lw=2 if k == 'loss' else 1)
-    a.set_yscale('symlog', linthresh=0.1)
-    a.set(xlabel='step', ylabel='loss', title='training loss'); a.legend(fontsize=7)
+    fig, (a, p, b) = plt.subplots(1, 3, figsize=(15, 4))
+    _plot_losses(a, [r for r in steps if not r.get('pair')], smooth, 'text steps')
+    _plot_losses(p, [r for r in steps if r.get('pair')], smooth, 'image-caption steps')
     b.plot([r['step'] for r in devs], [r['dev'] for r in devs], 'o-'); b.set(xlabel='step', ylabel='Spearman ×100', title='dev')
     fig.tight_layout()
     with atomic_write(out, 'wb') as f: fig.savefig(f, format='png', dpi=100)
@@ -296,17 +302,65 @@ def plot_log(log_path:str|Path, # a run's log.jsonl
     return Path(out)
 
 # %% ../nbs/35_train.ipynb #80198077
+def _check_corpora(cfg:TrainConfig)->None:
+    "Raise `ValueError` for a text corpus with no sentence (or not UTF-8) and a caption store whose features are not finite."
+    if cfg.student == 'tiny': return
+    from dalr.corpora import TextCorpus, CaptionStore
+    if cfg.text_file and len(TextCorpus.from_file(cfg.text_file)) == 0: raise ValueError(f"{cfg.text_file}: the text corpus has no sentence")
+    if cfg.variant == 'simcse' or not cfg.pairs: return
+    st = CaptionStore.open(cfg.pairs)
+    for s in range(0, st.n_images, 65536):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(st.features[s:s + 65536])).all(1))
+        if len(bad): raise ValueError(f"{Path(cfg.pairs)/'features.npy'}: row {s + bad[0]} (image {st.images[s + bad[0]]!r}) holds NaN or inf values")
+
+def _check_senteval(cfg:TrainConfig)->None:
+    "Raise `FileNotFoundError` naming the first SentEval file the run's dev or test set needs and lacks."
+    if cfg.dev == 'synthetic' and cfg.test == 'synthetic': return
+    from dalr.sts import senteval_dir
+    from dalr.eval import resolve_tasks, required_files
+    need = (['STS/STSBenchmark/sts-dev.csv'] if cfg.dev == 'stsb' else []) + ([] if cfg.test == 'synthetic' else list(required_files(resolve_tasks(cfg.test))))
+    root = senteval_dir(cfg.senteval or None)
+    for f in need:
+        if not (root/f).exists(): raise FileNotFoundError(f"SentEval file {root/f} not found: give senteval=DIR (a folder in SentEval's layout) "
+                                                          f"or set $DALR_SENTEVAL; dalr.eval.download_senteval(DIR) fetches it")
+
+def _check_run_folder(cfg:TrainConfig)->None:
+    "Refuse a run folder whose checkpoint is damaged or was written with another config, before anything is written into it."
+    st = cfg.run_dir()/'checkpoint'/'state.json'
+    if not st.exists(): return
+    verify_checkpoint(st.parent)
+    try: saved = json.loads(st.read_text())['config']
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError): return
+    diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items()
+            if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
+    if diff: raise ConfigError(f"{st.parent} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
+                               f"use another out_dir or delete {cfg.run_dir()}")
+
+# %% ../nbs/35_train.ipynb #4b1a12fd
+def _last_checkpoint_step(run:Path)->int|None:
+    st = run/'checkpoint'/'state.json'
+    try: return json.loads(st.read_text())['step'] if st.exists() else None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError): return None
+
 def train(cfg:TrainConfig, # the run
           progress:bool=True, # show a progress bar
          )->dict: # final metrics (also written to `<run>/metrics.json`)
-    "Train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder."
-    tr = Trainer(cfg, progress)
-    try: fit = tr.fit()
+    "Check the inputs, train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder."
+    check_data(cfg); _check_corpora(cfg); _check_senteval(cfg); check_models(cfg); _check_run_folder(cfg)
+    run = cfg.run_dir(); fresh = not run.exists()
+    try:
+        tr = Trainer(cfg, progress)
+        start = _last_checkpoint_step(tr.dir)
+        if start is not None and is_main_process(): print(f"resumed from step {start} ({tr.dir/'checkpoint'})", file=sys.stderr)
+        fit = tr.fit()
     except NonFiniteLoss as e:
         tr.log({'step': e.step, 'error': str(e)})
         ck = tr.dir/'checkpoint'
-        last = json.loads((ck/'state.json').read_text())['step'] if (ck/'state.json').exists() else None
-        raise NonFiniteLoss(e.step, e.components + [f"last good checkpoint: {ck} (step {last})"]) from None
+        raise NonFiniteLoss(e.step, e.components + [f"last good checkpoint: {ck} (step {_last_checkpoint_step(tr.dir)})"]) from None
+    except BaseException as e:
+        step = _last_checkpoint_step(run)
+        if fresh and is_main_process() and (step is None or (step == 0 and not isinstance(e, KeyboardInterrupt))): shutil.rmtree(run, ignore_errors=True)
+        raise
     metrics = dict(preset=cfg.preset, run_dir=str(tr.dir), steps=tr.step, seconds=round(fit['seconds'], 1), resumed=fit['resumed'],
                    dev_best=tr.best, best_step=tr.best_step, before=tr.before)
     if is_main_process():
@@ -315,8 +369,9 @@ def train(cfg:TrainConfig, # the run
         best = AutoModel.from_pretrained(str(tr.dir/'best')).to(tr.device)
         metrics['test'] = tr.test_scores(best)
         if tr.before: metrics['gain'] = {k: metrics['test'][k] - v for k, v in tr.before.items()}
-        try: metrics['model'] = {k: str(v) for k, v in export(best, tr.tok, tr.dir/'model', cfg.eval_pooler, {'preset': cfg.preset, 'dev': tr.best}).items()}
-        except ImportError: metrics['model'] = {'hf': str(export(best, tr.tok, tr.dir/'model', cfg.eval_pooler, sentence_transformers=False)['hf'])}
+        meta = {'preset': cfg.preset, 'dev': tr.best, 'train_pooler': cfg.train_pooler}
+        try: metrics['model'] = {k: str(v) for k, v in export(best, tr.tok, tr.dir/'model', cfg.eval_pooler, meta, max_length=cfg.max_length).items()}
+        except ImportError: metrics['model'] = {'hf': str(export(best, tr.tok, tr.dir/'model', cfg.eval_pooler, meta, False, cfg.max_length)['hf'])}
         plot_log(tr.dir/'log.jsonl', tr.dir/'loss.png')
         metrics.update(config=dataclasses.asdict(cfg), env=env_versions())
         with atomic_write(tr.dir/'metrics.json', 'w') as f: json.dump(metrics, f, indent=1)
@@ -328,24 +383,37 @@ def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr train', description="Train a DALR sentence encoder. With no arguments: the 'tiny' preset, offline, on CPU.",
                                 epilog=f"presets: {', '.join(PRESETS)}; overrides: key=value for any TrainConfig field (e.g. lr=1e-5 seed=2)")
     p.add_argument('--preset', default='tiny', help="a preset name (default: tiny)")
-    p.add_argument('--list', action='store_true', help="list the presets and the config fields, then exit")
+    p.add_argument('--list', action='store_true', help="describe the presets and every config field (type, default, help), then exit")
     p.add_argument('--no-progress', action='store_true', help="no progress bar")
     p.add_argument('overrides', nargs='*', help="key=value overrides of the preset")
     return p
 
 # %% ../nbs/35_train.ipynb #a6f593d3
+def describe_config()->str:
+    "Every preset (what it changes) and every `TrainConfig` field (type, default, help), for `dalr train --list`."
+    from fastcore.docments import docments
+    pre = [f"  {k:<22} {', '.join(f'{f}={v}' for f, v in ov.items()) or 'the paper defaults (DALR, BERT-base, Flickr30k)'}" for k, ov in PRESETS.items()]
+    flds = [f"  {k} ({d['anno']}, default {d['default']!r}): {d['docment']}" for k, d in docments(TrainConfig, full=True).items()]
+    return '\n'.join(['presets (key=value on top of the defaults):', *pre, '', 'fields (override with key=value):', *flds])
+
+def _error(e:BaseException)->str: return ' '.join(str(e).split()) or type(e).__name__
+
 def train_main(argv:list[str]|None=None, # arguments after `dalr train`
-              )->int: # exit code: 0 done, 2 bad preset/override/data, 3 non-finite loss
+              )->int: # exit code: 0 done, 2 bad preset/override/data/model/checkpoint, 3 non-finite loss, 130 interrupted
     "`dalr train [--preset NAME] [key=value ...]`."
     a = _parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     import transformers; transformers.logging.disable_progress_bar()
-    if a.list:
-        print('presets:', ', '.join(PRESETS)); print('fields:', ', '.join(f.name for f in dataclasses.fields(TrainConfig))); return 0
+    if a.list: print(describe_config()); return 0
+    cfg = None
     try:
         cfg = get_config(a.preset, a.overrides)
         m = train(cfg, progress=not a.no_progress)
-    except (ConfigError, FileNotFoundError) as e: print(f"dalr train: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        step = _last_checkpoint_step(cfg.run_dir()) if cfg else None
+        where = f"the last complete checkpoint is step {step} in {cfg.run_dir()/'checkpoint'}; run the same command to resume" if step is not None else "nothing was kept"
+        print(f"dalr train: interrupted; {where}", file=sys.stderr); return 130
     except NonFiniteLoss as e: print(f"dalr train: stopped: {e}", file=sys.stderr); return 3
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError, OSError) as e: print(f"dalr train: error: {_error(e)}", file=sys.stderr); return 2
     if is_main_process(): print(summary(m))
     return 0
 
