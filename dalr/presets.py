@@ -114,7 +114,8 @@ def _at_least(lo, what=None): return (lambda v: v >= lo, what or f"an integer >=
 _POS, _NONNEG = (lambda v: v > 0, 'a number > 0'), (lambda v: v >= 0, 'a number >= 0')
 _RULES = dict(
     train_pooler=POOLER_CHOICES, eval_pooler=POOLER_CHOICES, teacher_pooler=POOLER_CHOICES,
-    teacher_dtype=('float32', 'float16'), captions=('all', 'random'), variant=VARIANTS, listmle=('reference', 'exact'),
+    teacher_dtype=('auto', 'float32', 'float16'), captions=('all', 'random'), variant=VARIANTS, listmle=('reference', 'exact'),
+    listmle_norm=('sum', 'mean'),
     cma_image=('auto', 'raw', 'project'), dev=('stsb', 'synthetic'),
     max_length=_at_least(3, 'an integer >= 3 (room for [CLS], a token and [SEP])'), temp=_POS, temp_image=_POS, target_temp=_POS,
     kl_tau=_POS, margin_text=(lambda v: 0 <= v <= 1.5, 'an angle in radians in [0, 1.5]'),
@@ -123,7 +124,7 @@ _RULES = dict(
     batch_size=_at_least(2, 'an integer >= 2 (InfoNCE needs another sentence in the batch as its negative)'),
     epochs=_at_least(1), max_steps=_at_least(0, 'an integer >= 0 (0: all epochs)'), grad_accum=_at_least(1),
     warmup_ratio=(lambda v: 0 <= v < 1, 'a fraction in [0, 1)'), eval_steps=_at_least(0), save_steps=_at_least(0),
-    world_scenes=_at_least(0), teacher_batch_size=_at_least(1), num_threads=_at_least(0))
+    world_scenes=_at_least(0), teacher_batch_size=_at_least(1), num_threads=_at_least(0), log_steps=_at_least(1))
 
 _TYPES = {'int': (int,), 'float': (int, float), 'bool': (bool,), 'str': (str,), 'tuple': (tuple,)}
 
