@@ -64,9 +64,22 @@ def n_figures(outs:list)->int: return sum(any(k.startswith('image/') for k in o.
 
 _DURATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?= ?(?:s|ms|min)\b)|(?<='seconds': )[-+\d.e]+|(?<=\"seconds\": )[-+\d.e]+")
 
+def _mask_durations(text:str)->str:
+    "Durations replaced by `<time>`: `12 s`, `'seconds': 3.4`, and the cells of markdown-table columns headed `... s`."
+    out, cols = [], set()
+    for line in _DURATION.sub('<time>', text).split('\n'):
+        if not line.startswith('|'): cols = set(); out.append(line); continue
+        cells = line.split('|')
+        if not cols and not set(line) <= set('|-: '):
+            cols = {k for k, c in enumerate(cells) if re.search(r'(^|\s)(s|ms|min|seconds)\s*$', c.strip())}
+            if cols: cols.add(-1)  # this table has duration columns; the header row itself stays
+        elif cols: cells = [('<time>' if k in cols and _NUM.fullmatch(c.strip()) else c) for k, c in enumerate(cells)]
+        out.append('|'.join(cells))
+    return '\n'.join(out)
+
 def same_text(a:str, b:str, rtol:float, atol:float)->bool:
-    "Equal as text outside numbers, and every number within `atol + rtol*|b|`; durations (`12 s`, `'seconds': 3.4`) are not compared."
-    a, b = _DURATION.sub('<time>', a), _DURATION.sub('<time>', b)
+    "Equal as text outside numbers, and every number within `atol + rtol*|b|`; durations (`12 s`, `'seconds': 3.4`, `total s` columns) are not compared."
+    a, b = _mask_durations(a), _mask_durations(b)
     if _NUM.sub('#', a) != _NUM.sub('#', b): return False
     return all(abs(float(x) - float(y)) <= atol + rtol * abs(float(y)) for x, y in zip(_NUM.findall(a), _NUM.findall(b)))
 
@@ -82,6 +95,8 @@ def execute(fn:Path, force_flags:list[str])->tuple[dict, float, str|None]:
     nb = NBProcessor(fn, rm_directives=False, process=True).nb
     skip = _skip_cell(nb, skip_flags, force_flags)
     ran = {c.id for c in nb.cells if not skip(c)}
+    import matplotlib.pyplot as plt
+    plt.close('all')  # a figure left open by the worker's previous notebook must not show up in this one
     main = sys.modules['__main__']  # IPython's shell installs its own __main__; the worker needs ours for its next job
     k, t0, err = CaptureShell(fn), time.time(), None
     try:
