@@ -99,7 +99,7 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
                         sentences:list[str], # the sentence table the cache is keyed by
                         path:Path, # the cache directory
                         progress:bool=False, # show progress bars
-                        rows=None, # the table rows to cache (default: all; a run passes `teacher_rows`)
+                        rows:np.ndarray|None=None, # the table rows to cache (default: all; a run passes `teacher_rows`)
                        )->TeacherCache|None:
     "Open the teacher cache at `path` if it was built for these sentences, teachers and storage settings; else (re)build it. None when the variant uses no teachers."
     if cfg.variant not in TEACHER_VARIANTS: return None

@@ -8,6 +8,7 @@ Docs: https://dalr-dev.github.io/dalr/minilm_mpnet.html.md"""
 from __future__ import annotations
 import json, math, shutil, subprocess, sys, tempfile, time, zipfile, importlib.resources
 from dataclasses import dataclass, asdict
+from typing import Callable
 from pathlib import Path
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ def study_cache(path:str|Path, # the cache folder (reused when it was built for 
                 sentences:list[str], # train captions followed by test captions
                 teacher:str|Path|None=None, # teacher folder or hub id; may be None when the cache exists
                 dtype:str='float32', # storage dtype ('float16' halves a cache that must travel)
-                device=None, batch_size:int=128)->TeacherCache:
+                device:str|None=None, batch_size:int=128)->TeacherCache:
     "Open the study's teacher cache, or build it with the mean-pooled `teacher`."
     if (Path(path)/'meta.json').exists(): return TeacherCache.open(path, sentences)
     if teacher is None: raise FileNotFoundError(f"no teacher cache at {path} and no teacher to build it (pass teacher=...)")
@@ -133,7 +134,7 @@ def train_student(sentences:list[str], # the training sentences (cache rows 0..n
                   steps:int=300, batch_size:int=64, max_length:int=32, lr:float=2e-5, seed:int=0,
                   temp:float=0.05, margin:float=0.18, # InfoNCE temperature and margin
                   student:str|Path|None=None, # the student's folder; None: MiniLM
-                  device=None)->tuple: # (model, tokenizer, per-step log)
+                  device:str|None=None)->tuple: # (model, tokenizer, per-step log)
     "Continue training a mean-pooled student on `sentences` with InfoNCE and the row's terms (AdamW, linear decay)."
     dev = default_device(device)
     set_seed(seed)
@@ -216,7 +217,7 @@ def run_study(out:str|Path, # folder for `results.json`, `table.md` and the teac
               teacher:str|Path|None='sentence-transformers/all-mpnet-base-v2', # teacher folder or hub id (None: cache only)
               cache:str|Path|None=None, # a prebuilt `study_cache` folder; None: `out/teacher_cache`
               student:str|Path|None=None, # student folder; None: MiniLM
-              device=None, log=print)->dict: # summary: row -> metric -> (mean, std)
+              device:str|None=None, log:Callable=print)->dict: # summary: row -> metric -> (mean, std)
     "MiniLM taught by a teacher on Flickr8k captions: every row and seed trained, scored and summarised."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     rows = dict(rows) if isinstance(rows, dict) else {r: {**ROWS, **GRID}.get(r) for r in rows}

@@ -144,7 +144,7 @@ def dev_score(self:Trainer)->float:
 
 # %% ../nbs/35_train.ipynb #e081289b
 @patch
-def test_scores(self:Trainer, backbone=None, # a Hugging Face model to score (default: the student's backbone)
+def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Face model to score (default: the student's backbone)
                )->dict: # task -> Spearman ×100 (or accuracy)
     "Final scores: synthetic STS test Spearman, or `dalr.eval.evaluate` on `cfg.test`."
     enc = self._encoder(backbone)

@@ -139,7 +139,7 @@ def transfer_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
                   task:str, # a name in `TRANSFER_TASKS`
                   data:str|Path|None=None, fast:bool=False, # SimCSE's fast mode instead of test mode
                   seed:int=1111, limit:int|None=None, # keep at most `limit` examples per split (not comparable)
-                  batch_size:int|None=None, device=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, `time_s`, ...
+                  batch_size:int|None=None, device:str|torch.device|None=None, progress:bool=False)->dict: # `acc` (test), `devacc`, `ntest`, `time_s`, ...
     "Score one transfer task with SentEval's protocol."
     t0 = time.perf_counter()
     X, y, idx = transfer_features(encoder, task, data, seed, limit, batch_size, device, progress)
