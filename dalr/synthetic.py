@@ -13,6 +13,7 @@ import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, PreTrainedTokenizerFast
 from .corpora import CaptionStore, TextCorpus
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['NOUNS', 'COLOURS', 'SIZES', 'RELATIONS', 'TEMPLATES', 'SPECIAL_TOKENS', 'Mention', 'render_mention',
@@ -96,22 +97,24 @@ class SceneWorld:
 def _random_object(rng, noun=None)->Mention:
     return Mention(noun or _pick(rng, list(NOUNS)), _pick(rng, list(COLOURS)), _pick(rng, list(SIZES)))
 
+@patch
 def _scene(self:SceneWorld, rng)->list[Mention]:
     "`objects[0]`-`objects[1]` objects (2-4 by default) with distinct nouns."
     nouns = rng.choice(list(NOUNS), size=rng.integers(self.objects[0], self.objects[1] + 1), replace=False)
     return [_random_object(rng, str(n)) for n in nouns]
 
+@patch
 def _render(self:SceneWorld, scene:list[Mention], rng)->np.ndarray:
     "The image feature of `scene`: all objects plus noise, then nuisance dimensions."
     v = sum(self.E_noun[o.noun] + 0.6*self.E_colour[o.colour] + 0.4*self.E_size[o.size] for o in scene)
     return np.concatenate([v + self.noise*rng.normal(size=self.content_dim), rng.normal(size=self.nuisance_dim)])
-SceneWorld._scene, SceneWorld._render = _scene, _render
 
 # %% ../nbs/23_synthetic.ipynb #7521524b
 def _mention_of(o:Mention, rng)->Mention:
     "What a caption says about object `o`: the noun, maybe its colour, maybe its size."
     return Mention(o.noun, o.colour if rng.random() < 0.8 else None, o.size if rng.random() < 0.5 else None)
 
+@patch
 def _captions(self:SceneWorld, rng):
     "Captions, the scene of each, and the object indices each mentions."
     caps, scene_of, objs = [], [], []
@@ -121,21 +124,21 @@ def _captions(self:SceneWorld, rng):
             if self.focus and 0 not in k and rng.random() < self.focus: k[0] = 0
             caps.append(render_sentence([_mention_of(sc[i], rng) for i in k], rng)); scene_of.append(s); objs.append(tuple(int(i) for i in k))
     return caps, np.array(scene_of), objs
-SceneWorld._captions = _captions
 
 # %% ../nbs/23_synthetic.ipynb #f0b9c245
-def _text_corpus(self:SceneWorld)->TextCorpus:
+@patch
+def text_corpus(self:SceneWorld)->TextCorpus:
     "`n_text` sentences about random objects, as a `TextCorpus`."
     rng = np.random.default_rng([self.seed, 2])
     sents = [render_sentence([_mention_of(_random_object(rng), rng) for _ in range(rng.integers(1, 3))], rng) for _ in range(self.n_text)]
     return TextCorpus(sents, name=f'sceneworld-{self.seed}-text')
 
-def _caption_store(self:SceneWorld, path:str|Path)->CaptionStore:
+@patch
+def caption_store(self:SceneWorld, path:str|Path)->CaptionStore:
     "Write the captions and scene features as a `CaptionStore` at `path`."
     ids = [f'scene{s:05d}' for s in range(self.n_scenes)]
     meta = dict(encoder='sceneworld', pretrained=f'seed{self.seed}', source='dalr.synthetic.SceneWorld', normalised=False)
     return CaptionStore.create(path, self.captions, [ids[s] for s in self.caption_scene], self.features, meta, images=ids)
-SceneWorld.text_corpus, SceneWorld.caption_store = _text_corpus, _caption_store
 
 # %% ../nbs/23_synthetic.ipynb #1d0d1a81
 def _perturb(A:list[Mention], rng)->list[Mention]:
@@ -151,7 +154,8 @@ def _perturb(A:list[Mention], rng)->list[Mention]:
     return B
 
 # %% ../nbs/23_synthetic.ipynb #0bb51263
-def _sts(self:SceneWorld, split:str='dev')->tuple[list[str], list[str], list[float]]:
+@patch
+def sts(self:SceneWorld, split:str='dev')->tuple[list[str], list[str], list[float]]:
     "STS-format `(s1, s2, gold)` of `n_sts` pairs with gold 0-5 from content; split 'dev' or 'test'."
     if split not in ('dev', 'test'): raise ValueError(f"split={split!r}; expected 'dev' or 'test'")
     rng = np.random.default_rng([self.seed, 3 if split == 'dev' else 4])
@@ -162,7 +166,6 @@ def _sts(self:SceneWorld, split:str='dev')->tuple[list[str], list[str], list[flo
         for _ in range(rng.integers(1, 4)): B = _perturb(B, rng)
         s1.append(render_sentence(A, rng)); s2.append(render_sentence(B, rng)); gold.append(round(content_similarity(A, B), 3))
     return s1, s2, gold
-SceneWorld.sts = _sts
 
 # %% ../nbs/23_synthetic.ipynb #829b8c35
 SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
@@ -173,7 +176,8 @@ def world_vocabulary()->list[str]:
     return sorted({w for s in lex for w in re.findall(r'[a-z]+', s)})
 
 # %% ../nbs/23_synthetic.ipynb #ae326189
-def _tokenizer(self:SceneWorld)->PreTrainedTokenizerFast:
+@patch
+def tokenizer(self:SceneWorld)->PreTrainedTokenizerFast:
     "A word-level `PreTrainedTokenizerFast` covering the world's vocabulary."
     vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS + world_vocabulary())}
     tk = Tokenizer(models.WordLevel(vocab, unk_token='[UNK]'))
@@ -182,7 +186,6 @@ def _tokenizer(self:SceneWorld)->PreTrainedTokenizerFast:
                                                       special_tokens=[('[CLS]', vocab['[CLS]']), ('[SEP]', vocab['[SEP]'])])
     return PreTrainedTokenizerFast(tokenizer_object=tk, model_max_length=32, pad_token='[PAD]', unk_token='[UNK]',
                                    cls_token='[CLS]', sep_token='[SEP]', mask_token='[MASK]')
-SceneWorld.tokenizer = _tokenizer
 
 # %% ../nbs/23_synthetic.ipynb #be8f4f9f
 def tiny_bert_config(vocab_size:int, # the tokenizer's `len(tok)`
@@ -195,7 +198,8 @@ def tiny_bert_config(vocab_size:int, # the tokenizer's `len(tok)`
                       max_position_embeddings=max_position_embeddings, **kw)
 
 # %% ../nbs/23_synthetic.ipynb #f7e3180b
-def _phenomena(self:SceneWorld, n_captions:int=500, # the first captions of the world
+@patch
+def phenomena(self:SceneWorld, n_captions:int=500, # the first captions of the world
               )->dict: # coverage mean and histogram, hard-label FP and FN rates
     "Measured CMB (caption coverage) and ISD (hard-label errors against content) of the first `n_captions` captions."
     from dalr.analysis import caption_coverage, content_overlap, same_image, label_errors
@@ -206,7 +210,6 @@ def _phenomena(self:SceneWorld, n_captions:int=500, # the first captions of the 
     levels, counts = np.unique(cov.round(2), return_counts=True)
     return dict(coverage=float(cov.mean()), coverage_hist=dict(zip(levels.tolist(), counts.tolist())),
                 fp_rate=float(err['fp_rate']), fn_rate=float(err['fn_rate']))
-SceneWorld.phenomena = _phenomena
 
 # %% ../nbs/23_synthetic.ipynb #4c1d639b
 def noisy_teacher(teacher, # callable list[str] -> (N, d) embeddings, e.g. a synthetic teacher
@@ -224,10 +227,10 @@ def noisy_teacher(teacher, # callable list[str] -> (N, d) embeddings, e.g. a syn
     return embed
 
 # %% ../nbs/23_synthetic.ipynb #6d5bcb63
-def _pair_share(self:SceneWorld, batch_size:int=64, # the run's batch size
+@patch
+def pair_share(self:SceneWorld, batch_size:int=64, # the run's batch size
                )->float: # share of an epoch's steps that take an image-caption batch
     "Share of training steps that see image-caption batches (the rest are text-only)."
     from dalr.data import caption_batches
     n_text, n_pair = self.n_text // batch_size, len(caption_batches(self.caption_scene, batch_size, np.random.default_rng(0)))
     return n_pair / (n_text + n_pair)
-SceneWorld.pair_share = _pair_share
