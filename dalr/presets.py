@@ -166,6 +166,7 @@ def validate_config(cfg)->None:
     "Raise `ConfigError` naming the first field of `cfg` (a `TrainConfig`) whose value, alone or with others, is not allowed."
     for f in fields(cfg): _check_field(f.name, getattr(cfg, f.name), str(f.type), _RULES.get(f.name))
     tiny, teach, img = cfg.student == 'tiny', cfg.variant in TEACHER_VARIANTS, cfg.variant != 'simcse'
+    world = tiny or cfg.dev == 'synthetic'  # the synthetic world supplies the caption store
     if not tiny: _check_model('student', cfg.student)
     if teach and len(cfg.teachers) != 2:
         raise ConfigError(f"teachers={','.join(cfg.teachers)!r}: variant {cfg.variant!r} needs two teachers (alpha weighs the first, 1-alpha the second)")
@@ -174,10 +175,9 @@ def validate_config(cfg)->None:
         if not tiny: _check_model('teachers', t)
     dirs = [teacher_dir_name(t) for t in cfg.teachers]
     if len(set(dirs)) < len(dirs): raise ConfigError(f"teachers={','.join(cfg.teachers)!r}: two names share the cache folder {max(dirs, key=dirs.count)!r}")
-    if not tiny and img and not cfg.pairs: raise ConfigError(f"pairs='': variant {cfg.variant!r} needs image features (a caption store); use variant=simcse for text only")
-    if not tiny and not cfg.text_file and not (img and cfg.pairs): raise ConfigError("text_file='': variant 'simcse' needs a text corpus")
-    if not tiny and cfg.dev == 'synthetic': raise ConfigError("dev='synthetic': the synthetic dev split belongs to the tiny student; use dev=stsb")
-    if cfg.test == 'synthetic' and not tiny: raise ConfigError("test='synthetic': the synthetic test split belongs to the tiny student; use test=sts")
+    if not world and img and not cfg.pairs: raise ConfigError(f"pairs='': variant {cfg.variant!r} needs image features (a caption store); use variant=simcse for text only")
+    if not world and not cfg.text_file and not (img and cfg.pairs): raise ConfigError(f"text_file='': variant {cfg.variant!r} needs a text corpus (or, with images, a caption store)")
+    if cfg.test == 'synthetic' and not world: raise ConfigError("test='synthetic': the synthetic test split needs the synthetic world (the tiny student or dev=synthetic); use test=sts")
     try: cfg.out_dir.format(preset=cfg.preset, seed=cfg.seed)
     except (KeyError, IndexError, ValueError): raise ConfigError(f"out_dir={cfg.out_dir!r}: only {{preset}} and {{seed}} may be filled in") from None
     _check_device(cfg.device)
