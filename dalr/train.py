@@ -26,8 +26,8 @@ from .encoder import Encoder
 from .sts import spearman_cosine
 
 # %% auto #0
-__all__ = ['Z_CHECK', 'NonFiniteLoss', 'Trainer', 'linear_schedule', 'plot_log', 'train', 'describe_config', 'train_main',
-           'summary']
+__all__ = ['Z_CHECK', 'NonFiniteLoss', 'Trainer', 'linear_schedule', 'refuse_other_config', 'plot_log', 'train',
+           'describe_config', 'train_main', 'summary']
 
 # %% ../nbs/35_train.ipynb #44deb911
 class NonFiniteLoss(RuntimeError):
@@ -174,16 +174,21 @@ def save(self:Trainer):
                         self.sched, self._state(), self.scaler if self.scaler.is_enabled() else None, rngs)
 
 # %% ../nbs/35_train.ipynb #3422c83f
+def refuse_other_config(cfg:TrainConfig, # the run's configuration
+                        saved:dict, # the config stored in a checkpoint's `state.json`
+                        ck:Path): # that checkpoint folder (named in the error)
+    "Raise `ConfigError` listing the fields where `saved` differs from `cfg` (device, threads and paths excepted)."
+    diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items()
+            if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
+    if diff: raise ConfigError(f"{ck} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
+                               f"use another out_dir or delete {cfg.run_dir()}")
+
 @patch
 def resume(self:Trainer)->bool: # whether a checkpoint was loaded
     "Load `checkpoint/` if the run folder has one; refuse one written with another config."
     ck = self.dir/'checkpoint'
     if not (ck/'state.json').exists(): return False
-    saved = json.loads((ck/'state.json').read_text())['config']
-    diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(self.cfg).items()
-            if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
-    if diff: raise ConfigError(f"{ck} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
-                               f"use another out_dir or delete {self.dir}")
+    refuse_other_config(self.cfg, json.loads((ck/'state.json').read_text())['config'], ck)
     st = load_checkpoint(ck, {'student': self.student, 'objective': self.objective}, self.opt, self.sched,
                          self.scaler if self.scaler.is_enabled() else None, rank=self.rank)
     self.step, self.best, self.best_step, self.before = st['step'], st['best'], st['best_step'], st['before']
@@ -331,10 +336,7 @@ def _check_run_folder(cfg:TrainConfig)->None:
     verify_checkpoint(st.parent)
     try: saved = json.loads(st.read_text())['config']
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError): return
-    diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items()
-            if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
-    if diff: raise ConfigError(f"{st.parent} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
-                               f"use another out_dir or delete {cfg.run_dir()}")
+    refuse_other_config(cfg, saved, st.parent)
 
 # %% ../nbs/35_train.ipynb #4b1a12fd
 def _last_checkpoint_step(run:Path)->int|None:
