@@ -1,0 +1,21 @@
+"""The output check of `tools/run_notebooks.py`: what counts as the same output and what as stale."""
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
+from run_notebooks import same_text
+
+def test_numbers_within_tolerance():
+    assert same_text('STS avg 79.51', 'STS avg 79.52', 1e-2, 5e-3)
+    assert not same_text('STS avg 70.51', 'STS avg 79.52', 1e-2, 5e-3)
+    assert not same_text('STS-B 79.51', 'SICK-R 79.51', 1e-2, 5e-3)
+
+def test_durations_are_not_compared():
+    assert same_text('epoch took 12.5 s', 'epoch took 80 s', 1e-2, 5e-3)
+    assert same_text("{'seconds': 3.4, 'n': 2}", "{'seconds': 9.9, 'n': 2}", 1e-2, 5e-3)
+    assert not same_text("{'seconds': 3.4, 'n': 2}", "{'seconds': 3.4, 'n': 3}", 1e-2, 5e-3)
+
+def test_a_digest_equals_itself():
+    "A hex digest holds runs such as `47e357` that read as a float overflow to inf; the same digest is still the same text."
+    h = 'c12655c0989b5f7b0a7ea4964ce47e357adf84930228299eb2d79d189a8637ec'
+    assert same_text(f"'sha256': '{h}'", f"'sha256': '{h}'", 1e-2, 5e-3)
+    assert not same_text(f"'sha256': '{h}'", f"'sha256': '{h.replace('47e357', '47e358')}'", 1e-2, 5e-3)
