@@ -6,13 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/data.html.md"""
 
 # %% ../nbs/21_data.ipynb #5b76db14
 from __future__ import annotations
+import itertools
 import numpy as np
 import torch
 from .corpora import *
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader']
+__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader', 'TokenTable']
 
 # %% ../nbs/21_data.ipynb #1508211a
 def interleave_schedule(n_text:int, # text batches per epoch
@@ -72,12 +73,13 @@ class InterleavedLoader:
     "Text and pair batches of one size, interleaved as in the reference training loop."
     def __init__(self, text_corpus:TextCorpus|None, store:CaptionStore|None, tokenizer, batch_size:int,
                  max_length:int=32, seed:int=1, captions:str='all', distinct_images:bool=True,
-                 drop_last:bool=True, rank:int=0, world_size:int=1):
+                 drop_last:bool=True, rank:int=0, world_size:int=1, pretokenize:bool=True):
         if text_corpus is None and store is None: raise ValueError("InterleavedLoader needs a text corpus, a caption store, or both")
         if batch_size % world_size: raise ValueError(f"batch_size {batch_size} is not divisible by world_size {world_size}")
         self.text, self.store, self.tok, self.bs, self.max_length = text_corpus, store, tokenizer, batch_size, max_length
         self.seed, self.captions, self.distinct, self.drop_last, self.rank, self.world = seed, captions, distinct_images, drop_last, rank, world_size
         self.n_text = len(text_corpus) if text_corpus is not None else 0
+        self.pretokenize, self._tokens = pretokenize, None
         self.epoch, self.step, self._cache = 0, 0, None
 
 # %% ../nbs/21_data.ipynb #ec74908d
@@ -99,14 +101,57 @@ def __len__(self:InterleavedLoader)->int:
     "Steps in the current epoch."
     return len(self.plan(self.epoch))
 
+# %% ../nbs/21_data.ipynb #3eb0dc8b
+class TokenTable:
+    "Token ids of a list of sentences, tokenised once: one flat int32 array and the offset of each sentence."
+    def __init__(self, sentences:list[str], # the sentences, in index order
+                 tokenizer, # a Hugging Face tokenizer with a padding token
+                 max_length:int=32, # truncation length, special tokens included
+                 chunk:int=8192): # sentences per tokenizer call
+        if tokenizer.pad_token_id is None: raise ValueError(f"{type(tokenizer).__name__} has no padding token: set tokenizer.pad_token before batching")
+        ids = []
+        for s in range(0, len(sentences), chunk):
+            ids.extend(tokenizer(list(sentences[s:s + chunk]), truncation=True, max_length=max_length)['input_ids'])
+        self.lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.ids = np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(self.offsets[-1]))
+        self.pad_id, self.left = tokenizer.pad_token_id, tokenizer.padding_side == 'left'
+    def __len__(self): return len(self.lengths)
+
+# %% ../nbs/21_data.ipynb #6248679e
+@patch
+def batch(self:TokenTable, rows:np.ndarray, # (N,) sentence indices
+         )->tuple[torch.Tensor, torch.Tensor]: # `input_ids` and `attention_mask`, (N, longest) int64
+    "The ids of sentences `rows` padded to the longest of them, as the tokenizer pads a batch."
+    n = self.lengths[rows][:, None]; L = int(n.max(initial=0)); pos = np.arange(L)
+    start = L - n if self.left else np.zeros_like(n)
+    mask = (pos >= start) & (pos < start + n)
+    ids = np.full((len(n), L), self.pad_id, np.int64)
+    ids[mask] = self.ids[(self.offsets[rows][:, None] + pos - start)[mask]]
+    return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
+
 # %% ../nbs/21_data.ipynb #79e2ca07
 @patch
-def collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
-    "Tokenise the sentences of `idx` and attach image features for a pair batch."
-    idx = np.array_split(idx, self.world)[self.rank]
+def tokens(self:InterleavedLoader, is_pair:bool)->TokenTable:
+    "The token table of the captions (`is_pair`) or of the text corpus, built on first use."
+    if self._tokens is None: self._tokens = {}
+    if is_pair not in self._tokens:
+        self._tokens[is_pair] = TokenTable(self.store.captions if is_pair else self.text.sentences, self.tok, self.max_length)
+    return self._tokens[is_pair]
+
+@patch
+def _tokenize(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->tuple[torch.Tensor, torch.Tensor]:
+    "Tokenise the batch now (`pretokenize=False`: the tokenizer runs on every batch)."
     sents = [self.store.captions[i] for i in idx] if is_pair else [self.text.sentences[i] for i in idx]
     t = self.tok(sents, padding=True, truncation=True, max_length=self.max_length, return_tensors='pt')
-    b = Batch(input_ids=t['input_ids'], attention_mask=t['attention_mask'],
+    return t['input_ids'], t['attention_mask']
+
+@patch
+def collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
+    "The token ids of the sentences of `idx` (this rank's slice), and the image features of a pair batch."
+    idx = np.array_split(idx, self.world)[self.rank]
+    ids, mask = self.tokens(is_pair).batch(idx) if self.pretokenize else self._tokenize(is_pair, idx)
+    b = Batch(input_ids=ids, attention_mask=mask,
               sent_idx=torch.as_tensor(idx + (self.n_text if is_pair else 0), dtype=torch.long))
     if is_pair:
         rows = self.store.caption_image[idx]
