@@ -34,7 +34,8 @@ def listmle_loss(student:torch.Tensor, # (N, M) student scores, e.g. the InfoNCE
     k = 1 / student.shape[-1] if norm == 'mean' else 1
     if student.shape != teacher.shape or student.dim() != 2:
         raise ValueError(f"listmle_loss needs student and teacher scores of one (N, M) shape; got {tuple(student.shape)} and {tuple(teacher.shape)}")
-    perm = torch.randperm(student.shape[1], generator=generator).to(student.device)
+    perm = torch.randperm(student.shape[1], generator=generator, device=generator.device if generator is not None else student.device)
+    perm = perm.to(student.device)
     order = teacher[:, perm].sort(dim=1, descending=True, stable=True).indices
     s = student[:, perm].gather(1, order)
     if exact: return (torch.logcumsumexp(s.flip(1), 1).flip(1) - s).sum(1).mean() * k
