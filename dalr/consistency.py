@@ -42,7 +42,8 @@ def mismatch_index(n:int, # batch size
     i = torch.arange(n, device=device)
     if mode == 'roll': return (i - (shift % n or 1)) % n
     if mode == 'random':
-        r = torch.randint(0, n - 1, (n,), generator=generator).to(i.device)
+        r = torch.randint(0, n - 1, (n,), generator=generator, device=generator.device if generator is not None else i.device)
+        r = r.to(i.device)
         return r + (r >= i).long()
     raise ValueError(f"mismatch mode must be 'roll' or 'random'; got {mode!r}")
 

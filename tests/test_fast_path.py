@@ -48,3 +48,36 @@ def test_deferred_logs_equal_eager_logs(tmp_path):
     assert l_eager.item() == l_def.item()
     assert {k: float(v) for k, v in logs_def.items() if k != 'student embeddings z'} == logs_eager
     for a, b in zip(g_eager, g_def): assert (a is None and b is None) or torch.equal(a, b)
+
+class _HostReads(torch.overrides.TorchFunctionMode):
+    "Raise on a read of a tensor's value by the host, or a tensor made on the host (no `device=`) to be copied to the device."
+    READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__int__, torch.Tensor.__float__,
+             torch.Tensor.cpu, torch.Tensor.numpy, torch.nonzero, torch.Tensor.nonzero}
+    FACTORIES = {torch.randint, torch.randperm, torch.rand, torch.randn, torch.arange, torch.eye, torch.ones, torch.zeros,
+                 torch.full, torch.empty, torch.tensor, torch.as_tensor}
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.READS: raise AssertionError(f"the host reads a tensor in the step: {func.__name__}")
+        if func in self.FACTORIES and kwargs.get('device') is None: raise AssertionError(f"{func.__name__} makes a host tensor in the step")
+        return func(*args, **kwargs)
+
+@pytest.mark.parametrize('over', [{}, dict(mismatch='random'), dict(listmle='exact'), dict(rank='listnet'), dict(intra_text=True)])
+def test_objective_step_makes_no_host_read(tmp_path, over):
+    "The objective's forward and backward on a pair batch (and a text batch) never wait for the device."
+    import dataclasses
+    from dalr.distributed import shared_rng
+    from dalr.objective import DALRObjective, deferred_checks
+    torch.set_num_threads(1)
+    tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4, intra_text=bool(over.get('intra_text')))), progress=False)
+    obj = DALRObjective(dataclasses.replace(tr.objective.cfg, **over), tr.objective.dim, tr.objective.image_dim)
+    batches = [next(b for b in tr.loader if b.is_pair)] + ([next(b for b in tr.loader if not b.is_pair)] if over.get('intra_text') else [])
+    one = torch.ones(1)
+    with _HostReads(), pytest.raises(AssertionError, match='reads a tensor'): bool(one > 0)  # the guard sees a host read
+    with _HostReads(), pytest.raises(AssertionError, match='host tensor'): one + torch.randperm(1)  # and a host tensor
+    for b in batches:
+        out = tr.student(b['input_ids'], b['attention_mask'])
+        temb = tr.cache.get(b['sent_idx'])
+        with _HostReads(), deferred_checks(), shared_rng(3):
+            loss, logs = obj(out, b, temb)
+            loss.backward()
+        assert len(logs) > (1 if b.is_pair else 0) and all(torch.is_tensor(v) for k, v in logs.items() if k != 'pair')
