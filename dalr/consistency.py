@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from .contrastive import check_shapes
 
 # %% auto #0
 __all__ = ['Aligner', 'ConsistencyHead', 'mismatch_index', 'consistency_pairs_loss', 'consistency_loss']
@@ -67,10 +68,6 @@ def consistency_loss(head:ConsistencyHead, # the aligners
                      generator:torch.Generator|None=None, # random source for `'random'`
                     )->torch.Tensor:
     "DALR's consistency task: matched (z_i, image_i) against mismatched pairs, through the aligners."
-    if z.dim() != 2 or image.dim() != 2 or len(z) != len(image):
-        raise ValueError(f"consistency_loss needs z (N, d) and image (N, D) with the same N; got {tuple(z.shape)} and {tuple(image.shape)}")
-    (d, D) = head.text[0].in_features, head.image[0].in_features
-    if (z.shape[1], image.shape[1]) != (d, D):
-        raise ValueError(f"consistency head expects z (N, {d}) and image (N, {D}); got {tuple(z.shape)} and {tuple(image.shape)}")
+    check_shapes('consistency_loss', z=(z, ('N', head.text[0].in_features)), image=(image, ('N', head.image[0].in_features)))
     mis = mismatch_index(len(z), mismatch, shift, generator, z.device)
     return consistency_pairs_loss(head.text(z), head.image(image), mis, margin)

@@ -12,15 +12,30 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['cos_sim', 'angular_margin', 'sim_logits', 'info_nce', 'ImageTextHeads', 'image_text_loss']
+__all__ = ['check_shapes', 'cos_sim', 'angular_margin', 'sim_logits', 'info_nce', 'ImageTextHeads', 'image_text_loss']
+
+# %% ../nbs/11_contrastive.ipynb #a18b04f5
+def check_shapes(where:str, # the function named in the error
+                 **inputs:tuple, # name=(tensor, spec); a spec item is a size, None (any size) or a letter all inputs share
+                )->dict: # the size of each letter
+    "Raise `ValueError` naming the first input whose shape does not match its spec."
+    sizes = {}
+    for name, (x, spec) in inputs.items():
+        ok = x.dim() == len(spec)
+        for a, s in zip(x.shape, spec):
+            if not ok: break
+            ok = a == sizes.setdefault(s, a) if isinstance(s, str) else s is None or a == s
+        if not ok:
+            want = ', '.join('*' if s is None else str(sizes.get(s, s)) for s in spec)
+            raise ValueError(f"{where}: {name} has shape {tuple(x.shape)}; expected ({want})")
+    return sizes
 
 # %% ../nbs/11_contrastive.ipynb #e44812bb
 def cos_sim(x:torch.Tensor, # (N, d)
             y:torch.Tensor, # (M, d)
            )->torch.Tensor: # (N, M) cosines
     "The matrix of cosine similarities between the rows of `x` and the rows of `y`."
-    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"cos_sim needs (N, d) and (M, d) with the same d; got {tuple(x.shape)} and {tuple(y.shape)}")
+    check_shapes('cos_sim', x=(x, (None, 'd')), y=(y, (None, 'd')))
     return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
 
 # %% ../nbs/11_contrastive.ipynb #df453cb2
@@ -52,7 +67,7 @@ def info_nce(z1:torch.Tensor, # (N, d) view 1
              margin:float=0.18, # angular margin m1 on negatives (0 gives plain SimCSE)
             )->tuple[torch.Tensor, torch.Tensor]: # (loss, (N, N) logits)
     "SimCSE's InfoNCE over in-batch negatives with an angular margin on the negatives."
-    if z1.shape != z2.shape: raise ValueError(f"info_nce needs two views of one shape; got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    check_shapes('info_nce', z1=(z1, ('N', 'd')), z2=(z2, ('N', 'd')))
     logits = sim_logits(z1, z2, temp, margin)
     return F.cross_entropy(logits, torch.arange(len(z1), device=z1.device)), logits
 
@@ -74,11 +89,7 @@ def image_text_loss(heads:ImageTextHeads, # the projection heads
                     margin:float=0.18, # m2, scaled per pair by (1 - s_vv)
                    )->torch.Tensor:
     "MCSE/KDMCSE image-text InfoNCE with an adaptive angular margin, averaged over the views."
-    if pooled.dim() != 3 or image.dim() != 2 or len(pooled) != len(image):
-        raise ValueError(f"image_text_loss needs pooled (N, views, d) and image (N, D); got {tuple(pooled.shape)} and {tuple(image.shape)}")
-    (d, D) = heads.text[0].in_features, heads.image[0].in_features
-    if (pooled.shape[2], image.shape[1]) != (d, D):
-        raise ValueError(f"image-text heads expect pooled (N, views, {d}) and image (N, {D}); got {tuple(pooled.shape)} and {tuple(image.shape)}")
+    check_shapes('image_text_loss', pooled=(pooled, ('N', None, heads.text[0].in_features)), image=(image, ('N', heads.image[0].in_features)))
     s_vv = cos_sim(image, image)
     v = F.normalize(heads.image(image), dim=-1)
     labels = torch.arange(len(image), device=image.device)

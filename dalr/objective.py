@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
-from .contrastive import cos_sim, info_nce, ImageTextHeads, image_text_loss
+from .contrastive import cos_sim, info_nce, ImageTextHeads, image_text_loss, check_shapes
 from .consistency import ConsistencyHead, consistency_loss
 from .alignment import teacher_similarity, cma_loss, ima_loss
 from .rank import teacher_scores, listmle_loss, listnet_loss
@@ -26,8 +26,7 @@ def g2l_loss(tokens:torch.Tensor, # (N, T, d) teacher token states ([CLS] exclud
              temp:float=0.05, # temperature
             )->torch.Tensor:
     "The reference's token-to-sentence InfoNCE (each token picks its sentence's vector)."
-    if tokens.dim() != 3 or tokens.shape[::2] != z.shape or tokens.shape[:2] != mask.shape:
-        raise ValueError(f"g2l_loss needs tokens (N, T, d), mask (N, T), z (N, d); got {tuple(tokens.shape)}, {tuple(mask.shape)}, {tuple(z.shape)}")
+    check_shapes('g2l_loss', tokens=(tokens, ('N', 'T', 'd')), mask=(mask, ('N', 'T')), z=(z, ('N', 'd')))
     l, m = F.normalize(tokens, dim=1), mask.to(z.dtype)
     pos = torch.einsum('ntd,nd->nt', l, z) / temp
     neg = torch.einsum('jtd,id->ijt', l, z) / temp
@@ -109,9 +108,7 @@ def deferred_checks():
     finally: _DEFERRED.reset(tok)
 
 def _check(name:str, x:torch.Tensor, shape:tuple):
-    if x.dim() != len(shape) or any(s is not None and a != s for a, s in zip(x.shape, shape)):
-        want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + ')'
-        raise ValueError(f"{name} has shape {tuple(x.shape)}; expected {want}")
+    check_shapes('DALRObjective', **{name: (x, shape)})
     if not _DEFERRED.get() and not torch.isfinite(x).all(): raise ValueError(f"{name} contains NaN or inf")
 
 # %% ../nbs/16_objective.ipynb #67b9028d
