@@ -36,18 +36,19 @@ def cos_sim(x:torch.Tensor, # (N, d)
            )->torch.Tensor: # (N, M) cosines
     "The matrix of cosine similarities between the rows of `x` and the rows of `y`."
     check_shapes('cos_sim', x=(x, (None, 'd')), y=(y, (None, 'd')))
-    return F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
+    xn = F.normalize(x, dim=-1)
+    return xn @ (xn if y is x else F.normalize(y, dim=-1)).T
 
 # %% ../nbs/11_contrastive.ipynb #df453cb2
-def angular_margin(cos:torch.Tensor, # (N, M) cosines; entry (i, i) is the positive of row i
+def angular_margin(cos:torch.Tensor, # (..., N, M) cosines; entry (i, i) is the positive of row i
                    margin:float, # m, an angle in radians
                    s:torch.Tensor|None=None, # (N, M) similarities for the adaptive margin (1 - s) * m, or None
-                  )->torch.Tensor: # (N, M) margin-adjusted cosines
+                  )->torch.Tensor: # (..., N, M) margin-adjusted cosines
     "Apply cos(θ - m) to off-diagonal entries with θ > m, leaving the diagonal unchanged."
     if margin == 0: return cos
     theta = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
     m = margin if s is None else (1 - s) * margin
-    neg = ~torch.eye(*cos.shape, dtype=torch.bool, device=cos.device)
+    neg = ~torch.eye(*cos.shape[-2:], dtype=torch.bool, device=cos.device)
     return torch.where(neg & (theta > margin), torch.cos(theta - m), cos)
 
 # %% ../nbs/11_contrastive.ipynb #be45b6ff
@@ -87,11 +88,13 @@ def image_text_loss(heads:ImageTextHeads, # the projection heads
                     image:torch.Tensor, # (N, D) image features; image_i belongs to sentence i
                     temp:float=0.05, # temperature
                     margin:float=0.18, # m2, scaled per pair by (1 - s_vv)
+                    image_sim:torch.Tensor|None=None, # (N, N) image-image cosines s_vv, when the caller has them
                    )->torch.Tensor:
     "MCSE/KDMCSE image-text InfoNCE with an adaptive angular margin, averaged over the views."
     check_shapes('image_text_loss', pooled=(pooled, ('N', None, heads.text[0].in_features)), image=(image, ('N', heads.image[0].in_features)))
-    s_vv = cos_sim(image, image)
+    s_vv = cos_sim(image, image) if image_sim is None else image_sim
     v = F.normalize(heads.image(image), dim=-1)
-    labels = torch.arange(len(image), device=image.device)
-    views = [F.cross_entropy(sim_logits(heads.text(pooled[:, k]), v, temp, margin, s_vv), labels) for k in range(pooled.shape[1])]
-    return torch.stack(views).mean()
+    t = F.normalize(heads.text(pooled), dim=-1)  # all views through the head at once
+    logits = angular_margin(torch.einsum('nkp,mp->knm', t, v), margin, s_vv) / temp  # (views, N, N)
+    labels = torch.arange(len(image), device=image.device).repeat(pooled.shape[1])
+    return F.cross_entropy(logits.flatten(0, 1), labels)  # the mean over views of each view's mean

@@ -13,7 +13,7 @@ from torch import nn
 from fastcore.basics import patch
 from .contrastive import cos_sim, info_nce, ImageTextHeads, image_text_loss, check_shapes
 from .consistency import ConsistencyHead, consistency_loss
-from .alignment import teacher_similarity, cma_loss, ima_loss
+from .alignment import teacher_similarity, cma_loss, ima_loss, soft_target_kl
 from .rank import teacher_scores, listmle_loss, listnet_loss
 
 # %% auto #0
@@ -115,13 +115,14 @@ def _check(name:str, x:torch.Tensor, shape:tuple):
 @patch
 def _pair_terms(self:DALRObjective, z1, z2, pooled, logits, img, embs, teacher_tokens)->dict:
     c, t, out = self.cfg, self.cfg.terms, {}
-    if 'cross' in t: out['cross'] = image_text_loss(self.image_text, pooled, img, c.temp_image, c.margin_image)
+    s_vv = cos_sim(img, img) if {'cross', 'cma'} & set(t) else None  # read by the image-text and CMA terms
+    if 'cross' in t: out['cross'] = image_text_loss(self.image_text, pooled, img, c.temp_image, c.margin_image, s_vv)
     if 'cons' in t: out['cons'] = consistency_loss(self.consistency, z1, img, c.cons_margin, c.mismatch, c.mismatch_shift)
     if {'cma', 'ima'} & set(t): text_sim = teacher_similarity(embs, c.teacher_weights, c.teacher_mix)
     if 'cma' in t:
         v = img if self.cma_proj is None else self.cma_proj(img)
-        out['cma'] = cma_loss(z1, v, text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp, image_sim=cos_sim(img, img))
-    if 'ima' in t: out['ima'] = ima_loss(z1, z2, text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp)
+        out['cma'] = cma_loss(z1, v, text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp, image_sim=s_vv)
+    if 'ima' in t: out['ima'] = soft_target_kl(logits, text_sim, c.kl_tau, c.target_temp)  # ima_loss(z1, z2, ...) on InfoNCE's logits
     if 'rank' in t:
         ts = teacher_scores(embs, c.teacher_weights, c.rank_temp)
         out['rank'] = listmle_loss(logits, ts, exact=c.listmle == 'exact', norm=c.listmle_norm) if c.rank == 'listmle' else listnet_loss(logits, ts)
@@ -161,7 +162,7 @@ def _text_terms(self:DALRObjective, z1, z2, logits, embs)->dict:
     if len(embs) != len(c.teacher_weights): raise ValueError(f"{len(embs)} teacher embeddings but teacher_weights={c.teacher_weights}")
     embs = [e.to(z1.device).detach().float() for e in embs]
     for k, e in enumerate(embs): _check(f"teacher_embs[{k}]", e, (len(z1), None))
-    if 'ima' in t: out['ima'] = ima_loss(z1, z2, teacher_similarity(embs, c.teacher_weights, c.teacher_mix), c.temp, c.kl_tau, c.margin_text, c.target_temp)
+    if 'ima' in t: out['ima'] = soft_target_kl(logits, teacher_similarity(embs, c.teacher_weights, c.teacher_mix), c.kl_tau, c.target_temp)
     if 'rank' in t:
         ts = teacher_scores(embs, c.teacher_weights, c.rank_temp)
         out['rank'] = listmle_loss(logits, ts, exact=c.listmle == 'exact', norm=c.listmle_norm) if c.rank == 'listmle' else listnet_loss(logits, ts)

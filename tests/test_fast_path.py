@@ -81,3 +81,45 @@ def test_objective_step_makes_no_host_read(tmp_path, over):
             loss, logs = obj(out, b, temb)
             loss.backward()
         assert len(logs) > (1 if b.is_pair else 0) and all(torch.is_tensor(v) for k, v in logs.items() if k != 'pair')
+
+def _reference_dalr(obj, z, pooled, img, embs):
+    "The DALR loss composed term by term from the building blocks (each view apart, IMA from its own logits)."
+    import torch.nn.functional as F
+    from dalr.contrastive import cos_sim, info_nce, sim_logits
+    from dalr.consistency import consistency_loss
+    from dalr.alignment import teacher_similarity, cma_loss, ima_loss
+    from dalr.rank import teacher_scores, listmle_loss
+    c, z1, z2 = obj.cfg, z[:, 0], z[:, 1]
+    info, logits = info_nce(z1, z2, c.temp, c.margin_text)
+    s_vv, labels = cos_sim(img, img), torch.arange(len(img))
+    v = F.normalize(obj.image_text.image(img), dim=-1)
+    cross = torch.stack([F.cross_entropy(sim_logits(obj.image_text.text(pooled[:, k]), v, c.temp_image, c.margin_image, s_vv), labels) for k in range(2)]).mean()
+    cons = consistency_loss(obj.consistency, z1, img, c.cons_margin, c.mismatch, c.mismatch_shift)
+    text_sim = teacher_similarity(embs, c.teacher_weights, c.teacher_mix)
+    cma = cma_loss(z1, img if obj.cma_proj is None else obj.cma_proj(img), text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp)
+    ima = ima_loss(z1, z2, text_sim, c.temp, c.kl_tau, c.margin_text, c.target_temp)
+    rank = listmle_loss(logits, teacher_scores(embs, c.teacher_weights, c.rank_temp), norm=c.listmle_norm)
+    parts = dict(info=info, cross=cross, cons=cons, cma=cma, ima=ima, rank=rank)
+    return info + c.lam * (c.w_cons * cons + cma + cross) + c.mu * (ima + rank), parts
+
+def test_objective_equals_its_reference_terms(tmp_path):
+    "The objective (views through the image-text head at once, IMA on InfoNCE's logits, s_vv computed once) gives the loss, components and gradients of the term-by-term reference."
+    from dalr.distributed import shared_rng
+    torch.set_num_threads(1)
+    tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4)), progress=False)
+    assert set(tr.objective.cfg.terms) == {'cross', 'cons', 'cma', 'ima', 'rank'}
+    b = next(b for b in tr.loader if b.is_pair)
+    out = tr.student(b['input_ids'], b['attention_mask'])
+    z, pooled = out['z'].detach().requires_grad_(), out['pooled'].detach().requires_grad_()
+    img, embs = b['image_feats'], tr.cache.get(b['sent_idx'])
+    params = [z, pooled, *tr.objective.parameters()]
+    with shared_rng(5): loss, logs = tr.objective(dict(z=z, pooled=pooled), b, embs)
+    got = torch.autograd.grad(loss, params, allow_unused=True)
+    with shared_rng(5): ref, parts = _reference_dalr(tr.objective, z, pooled, img, embs)
+    want = torch.autograd.grad(ref, params, allow_unused=True)
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-6)
+    for k, v in parts.items(): torch.testing.assert_close(torch.tensor(logs[k]), v.detach(), rtol=1e-6, atol=1e-6, msg=k)
+    assert sum(g is not None for g in got) > 10
+    for g, w in zip(got, want):
+        assert (g is None) == (w is None)
+        if g is not None: torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
