@@ -11,7 +11,9 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
   image-caption batches for DALR), so loop/step says what the loop costs beyond its step;
 - online: DALR image-caption steps with the teachers run on every batch instead of read from the cache;
 - cache: teacher-cache build, sentences per second per teacher; dev: one 1,500-pair dev evaluation (STS-B dev's size);
-- host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`).
+- host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
+- loader: milliseconds to collate a batch, tokenised per batch against pre-tokenised (the same batches);
+- objective ops: aten operations (each a kernel launch on a GPU) in the objective's forward and backward.
 
 Each figure is taken for two paths in the same run (`--no-compare`: the new one only):
 - old: the step as it was before deferred logs (components and the gradient norm read and tested on the host every
@@ -141,6 +143,33 @@ def count_syncs(tr:Trainer, batch)->int|None:
     sync(tr.device)
     return sum('synchroniz' in str(x.message) for x in w)
 
+def loader_ms(loader, pretokenize:bool, n:int=50)->float:
+    "Milliseconds per collated batch over the first `n` steps of the current epoch's plan."
+    was, loader.pretokenize = loader.pretokenize, pretokenize
+    plan = loader.plan(loader.epoch)[:n]
+    if pretokenize: loader.tokens(False); loader.tokens(True)
+    t = time.perf_counter()
+    for is_pair, idx in plan: loader.collate(is_pair, idx)
+    loader.pretokenize = was
+    return (time.perf_counter() - t) / len(plan) * 1000
+
+def objective_ops(tr:Trainer, batch)->int:
+    "Aten operations in the objective's forward and backward on `batch` (the student's forward not counted)."
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from dalr.distributed import shared_rng
+    from dalr.objective import deferred_checks
+    class Count(TorchDispatchMode):
+        n = 0
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1; return func(*args, **(kwargs or {}))
+    b = {k: v.to(tr.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    out = {k: v.detach().requires_grad_() for k, v in tr.student(b['input_ids'], b['attention_mask']).items() if k in ('z', 'pooled')}
+    temb = tr.cache.get(batch['sent_idx'], device=tr.device) if batch.is_pair and tr.cache is not None else None
+    with Count(), deferred_checks(), shared_rng(0):
+        loss, _ = tr.objective(out, b, temb); loss.backward()
+    tr.objective.zero_grad(set_to_none=True)
+    return Count.n
+
 def main(argv=None)->int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA if available)')
@@ -194,11 +223,14 @@ def main(argv=None)->int:
             t = time.perf_counter(); dalr.loader.tokens(False); dalr.loader.tokens(True)
             res['pretokenize_s'] = time.perf_counter() - t
             res['pretokenize_sent_per_s'] = (dalr.loader.n_text + len(dalr.loader.store)) / max(res['pretokenize_s'], 1e-9)
+        if mode == 'new':
+            res['collate_tokenize_ms'], res['collate_pretokenized_ms'] = loader_ms(dalr.loader, False), loader_ms(dalr.loader, True)
         mixed = [b for _, b in zip(range(64), dalr.loader)]
         pairs = [b for b in mixed if b.is_pair][:8]; texts = [b for b in mixed if not b.is_pair][:8]
         res[f'{mode}_step_dalr_pair_s'] = time_steps(dalr, pairs, repeats)
         res[f'{mode}_step_dalr_text_s'] = time_steps(dalr, texts, repeats)
         res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
+        if mode == 'new': res['objective_ops_pair'], res['objective_ops_text'] = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
         if mode == 'new':
             cache = dalr.cache
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
@@ -243,7 +275,9 @@ def main(argv=None)->int:
     print(f"[new] teacher cache: {res['cache_sentences']} of {res['table_sentences']} sentences ({res['cache_dtype']}) x 2 teachers in {res['cache_build_s']:.1f} s "
           f"(Trainer setup included): {res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher")
     if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
-    print(f"[new] corpora tokenised once: {res['pretokenize_sent_per_s']:.0f} sentences/s")
+    print(f"[new] corpora tokenised once: {res['pretokenize_sent_per_s']:.0f} sentences/s; a batch collated in {res['collate_pretokenized_ms']:.2f} ms "
+          f"(tokenised per batch: {res['collate_tokenize_ms']:.2f} ms)")
+    print(f"[new] objective forward+backward: {res['objective_ops_pair']} aten ops (image-caption batch), {res['objective_ops_text']} (text batch)")
     print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s")
     for name in PAPER_RUNS:
         print(f"extrapolated {name}: {res[f'extrapolated_{name}_steps']} steps, " + ', '.join(f"[{m}] {res[f'{m}_extrapolated_{name}_min']:.1f} min" for m in modes))
