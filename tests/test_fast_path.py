@@ -1,5 +1,7 @@
 """The trainer's fast path against its eager reference on CPU: dynamic padding (to the batch's longest sentence) gives the
-loss and gradients of padding to `max_length`, and the deferred logs (0-d tensors read later) equal the floats read now."""
+loss and gradients of padding to `max_length`; the deferred logs (0-d tensors read later) equal the floats read now; the
+objective's forward and backward neither read a tensor on the host nor make a host tensor to copy to the device; and the
+fused objective gives the loss, components and gradients of its term-by-term reference."""
 import pytest, torch
 from dalr.presets import get_config
 from dalr.train import Trainer
