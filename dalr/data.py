@@ -109,12 +109,13 @@ class TokenTable:
                  max_length:int=32, # truncation length, special tokens included
                  chunk:int=8192): # sentences per tokenizer call
         if tokenizer.pad_token_id is None: raise ValueError(f"{type(tokenizer).__name__} has no padding token: set tokenizer.pad_token before batching")
-        ids = []
-        for s in range(0, len(sentences), chunk):
-            ids.extend(tokenizer(list(sentences[s:s + chunk]), truncation=True, max_length=max_length)['input_ids'])
-        self.lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+        lens, flat = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
+        for s in range(0, len(sentences), chunk):  # one chunk of Python lists at a time: a million sentences stay small
+            ids = tokenizer(list(sentences[s:s + chunk]), truncation=True, max_length=max_length)['input_ids']
+            lens.append(np.fromiter(map(len, ids), np.int64, len(ids)))
+            flat.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lens[-1].sum())))
+        self.lengths, self.ids = np.concatenate(lens), np.concatenate(flat)
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        self.ids = np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(self.offsets[-1]))
         self.pad_id, self.left = tokenizer.pad_token_id, tokenizer.padding_side == 'left'
     def __len__(self): return len(self.lengths)
 
