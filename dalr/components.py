@@ -10,8 +10,8 @@ import dataclasses, re
 from pathlib import Path
 import numpy as np
 import torch
-from .presets import TrainConfig, ConfigError, check_data, get_config
-from .corpora import TextCorpus, CaptionStore, sentence_table
+from .presets import TrainConfig, ConfigError, teacher_dir_name
+from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
 from .teachers import TeacherCache, Teacher
 from .objective import ObjectiveConfig
@@ -67,7 +67,6 @@ def load_data(cfg:TrainConfig, # the run's configuration
             p = run_dir/'data'/'store'
             d['store'] = CaptionStore.open(p) if (p/'meta.json').exists() else w.caption_store(p)
         return d
-    check_data(cfg)
     d['text'] = TextCorpus.from_file(cfg.text_file)
     if cfg.variant != 'simcse': d['store'] = CaptionStore.open(cfg.pairs)
     return d
@@ -105,7 +104,7 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
     if cfg.variant not in TEACHER_VARIANTS: return None
     rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
     subset, dtype = [sentences[i] for i in rows], teacher_dtype(cfg)
-    names = [re.sub(r'[^A-Za-z0-9_.-]', '_', t) for t in cfg.teachers]
+    names = [teacher_dir_name(t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
             cache = TeacherCache.open(path, subset)

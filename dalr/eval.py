@@ -6,14 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/eval.html.md"""
 
 # %% ../nbs/05_eval.ipynb #d6d07224
 from __future__ import annotations
-import argparse, datetime, hashlib, http.client, json, sys, tarfile, tempfile, time, urllib.error, urllib.request
+import argparse, datetime, json, sys, time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import POOLERS, atomic_dir, atomic_write, env_versions, set_seed, sha256_files
+from .core import POOLERS, atomic_write, env_versions, set_seed, sha256_files
 from .encoder import Encoder, as_encoder, default_pooler, _model_file
 from .sts import STS_TASKS, data_file, load_sts, senteval_dir, sts_files, sts_task
 from .transfer import TRANSFER_TASKS, transfer_files, transfer_task
