@@ -15,7 +15,8 @@ from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
 from .teachers import TeacherCache, Teacher
 from .objective import ObjectiveConfig
-from .synthetic import SceneWorld, synthetic_teacher, tiny_bert_config
+from . import synthetic
+from .synthetic import synthetic_teacher, tiny_bert_config
 
 # %% auto #0
 __all__ = ['TEACHER_VARIANTS', 'load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'build_teacher_cache',
@@ -28,7 +29,8 @@ def load_data(cfg:TrainConfig, # the run's configuration
     "The text corpus, caption store, tokenizer (tiny preset only) and synthetic dev/test pairs of a run."
     d = dict(text=None, store=None, tokenizer=None, dev=None, test=None)
     if cfg.student == 'tiny' or cfg.dev == 'synthetic':
-        w = SceneWorld(seed=cfg.world_seed, **({'n_scenes': cfg.world_scenes} if cfg.world_scenes else {}))
+        w = synthetic.SceneWorld(seed=cfg.world_seed,  # looked up at call time: `dalr.study.scene_world` swaps it
+                                  **({'n_scenes': cfg.world_scenes} if cfg.world_scenes else {}))
         d.update(text=w.text_corpus(), tokenizer=w.tokenizer(), dev=w.sts('dev'), test=w.sts('test'))
         if cfg.variant != 'simcse':
             p = run_dir/'data'/'store'
