@@ -15,22 +15,15 @@ import matplotlib.pyplot as plt
 from scipy import stats
 from .corpora import read_flickr8k
 from .contrastive import cos_sim
+from .encoder import as_tensor
 
 # %% auto #0
-__all__ = ['as_tensor', 'cosine_matrix', 'alignment', 'uniformity', 'align_uniform', 'pair_similarities', 'overlap_auc',
+__all__ = ['cosine_matrix', 'alignment', 'uniformity', 'align_uniform', 'pair_similarities', 'overlap_auc',
            'plot_similarity_hist', 'fit_linear_map', 'matched_mismatched', 'caption_coverage', 'content_overlap',
            'same_image', 'soft_positives', 'label_errors', 'rank_agreement', 'umap_2d', 'plot_map',
            'read_flickr8k_captions', 'read_flickr8k_judgments']
 
 # %% ../nbs/40_analysis.ipynb #0de721cd
-def as_tensor(x, # embeddings: Tensor, ndarray or nested list
-              name:str='embeddings', # how error messages call `x`
-             )->torch.Tensor: # float32 (N, d) on CPU
-    "Embeddings as a float32 CPU tensor of shape (N, d), with a clear error otherwise."
-    t = torch.as_tensor(np.asarray(x.detach().cpu() if torch.is_tensor(x) else x), dtype=torch.float32)
-    if t.ndim != 2 or t.shape[0] == 0: raise ValueError(f"{name}: expected a 2-D (N, d) array with N >= 1, got shape {tuple(t.shape)}")
-    return t
-
 def cosine_matrix(a, # (N, d) embeddings
                   b:np.ndarray|torch.Tensor|None=None, # (M, d) embeddings; `a` itself when None
                  )->torch.Tensor: # (N, M) cosine similarities

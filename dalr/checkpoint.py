@@ -53,7 +53,7 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
                    )->Path:
     "Write a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    d = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    d, prev, moved = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)), previous_checkpoint(path), False
     try:
         for name, m in modules.items(): save_model(m, str(d/f'{name}.safetensors'))
         extra = {'optimizer': optimizer, 'scheduler': scheduler, 'scaler': scaler}
@@ -64,13 +64,13 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
         files = sorted(p.name for p in d.iterdir())
         man = {f: {'bytes': (d/f).stat().st_size, 'sha256': sha256_files([d/f])} for f in files}
         (d/MANIFEST).write_text(json.dumps(man, indent=1))
-        prev = previous_checkpoint(path)
         if path.exists():
             if prev.exists(): shutil.rmtree(prev)
-            os.replace(path, prev)
+            os.replace(path, prev); moved = True
         os.replace(d, path)
     except BaseException:
         shutil.rmtree(d, ignore_errors=True)
+        if moved and not path.exists(): os.replace(prev, path)  # stopped between the two renames: the last complete one goes back
         raise
     return path
 

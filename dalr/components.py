@@ -6,52 +6,21 @@ Docs: https://dalr-dev.github.io/dalr/components.html.md"""
 
 # %% ../nbs/34_components.ipynb #e914079f
 from __future__ import annotations
-import dataclasses, re
+import dataclasses
 from pathlib import Path
 import numpy as np
 import torch
-from .presets import TrainConfig, ConfigError, check_data, get_config
-from .corpora import TextCorpus, CaptionStore, sentence_table
+from .presets import TrainConfig, ConfigError, teacher_dir_name
+from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
 from .teachers import TeacherCache, Teacher
 from .objective import ObjectiveConfig
+from . import synthetic
+from .synthetic import synthetic_teacher, tiny_bert_config
 
 # %% auto #0
-__all__ = ['SYNTHETIC_TEACHERS', 'TEACHER_VARIANTS', 'concept_teacher', 'words_teacher', 'synthetic_teacher', 'load_data',
-           'build_student', 'teacher_rows', 'teacher_dtype', 'build_teacher_cache', 'objective_config']
-
-# %% ../nbs/34_components.ipynb #e4197fdb
-def concept_teacher(sentences:list[str], # sentences of the synthetic world
-                    dim:int=32, # width of the concept vectors
-                   )->np.ndarray: # (N, dim) weighted sum of nouns (1.0), colours (0.6) and sizes (0.4)
-    "A synonym-aware bag-of-concepts embedding of synthetic-world sentences (fixed random concept vectors)."
-    from dalr.synthetic import NOUNS, COLOURS, SIZES
-    groups = [(syn, wt) for d, wt in ((NOUNS, 1.), (COLOURS, .6), (SIZES, .4)) for syn in d.values()]
-    vecs = np.random.default_rng(0).normal(size=(len(groups), dim)).astype(np.float32)
-    lex = {w: (i, wt) for i, (syn, wt) in enumerate(groups) for w in syn}
-    out = np.zeros((len(sentences), dim), np.float32)
-    for r, s in enumerate(sentences):
-        for w in re.findall(r'[a-z]+', s.lower()):
-            if w in lex: out[r] += lex[w][1] * vecs[lex[w][0]]
-    return out
-
-# %% ../nbs/34_components.ipynb #d6b7e036
-def words_teacher(corpus:list[str], # sentences to fit the IDF weights on
-                 ):
-    "A TF-IDF teacher over surface words, fitted on `corpus`: a callable list[str] -> (N, vocab)."
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    vec = TfidfVectorizer().fit(corpus)
-    return lambda sentences: vec.transform(sentences).toarray().astype(np.float32)
-
-# %% ../nbs/34_components.ipynb #b7c1e0a3
-SYNTHETIC_TEACHERS = {'synthetic-concepts': lambda corpus: concept_teacher, 'synthetic-words': words_teacher}
-
-def synthetic_teacher(name:str, # a key of `SYNTHETIC_TEACHERS`
-                      corpus:list[str], # the run's sentences (the words teacher fits its IDF on them)
-                     ):
-    "The synthetic-world teacher called `name`: a callable list[str] -> (N, d)."
-    if name not in SYNTHETIC_TEACHERS: raise ConfigError(f"unknown synthetic teacher {name!r}; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
-    return SYNTHETIC_TEACHERS[name](corpus)
+__all__ = ['TEACHER_VARIANTS', 'load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'build_teacher_cache',
+           'objective_config']
 
 # %% ../nbs/34_components.ipynb #7d520138
 def load_data(cfg:TrainConfig, # the run's configuration
@@ -60,14 +29,13 @@ def load_data(cfg:TrainConfig, # the run's configuration
     "The text corpus, caption store, tokenizer (tiny preset only) and synthetic dev/test pairs of a run."
     d = dict(text=None, store=None, tokenizer=None, dev=None, test=None)
     if cfg.student == 'tiny' or cfg.dev == 'synthetic':
-        from dalr.synthetic import SceneWorld
-        w = SceneWorld(seed=cfg.world_seed, **({'n_scenes': cfg.world_scenes} if cfg.world_scenes else {}))
+        w = synthetic.SceneWorld(seed=cfg.world_seed,  # looked up at call time: `dalr.study.scene_world` swaps it
+                                  **({'n_scenes': cfg.world_scenes} if cfg.world_scenes else {}))
         d.update(text=w.text_corpus(), tokenizer=w.tokenizer(), dev=w.sts('dev'), test=w.sts('test'))
         if cfg.variant != 'simcse':
             p = run_dir/'data'/'store'
             d['store'] = CaptionStore.open(p) if (p/'meta.json').exists() else w.caption_store(p)
         return d
-    check_data(cfg)
     d['text'] = TextCorpus.from_file(cfg.text_file)
     if cfg.variant != 'simcse': d['store'] = CaptionStore.open(cfg.pairs)
     return d
@@ -77,7 +45,6 @@ def build_student(cfg:TrainConfig, tokenizer:object|None=None)->StudentEncoder:
     "The student encoder named by `cfg.student` (a tiny BERT for 'tiny')."
     if cfg.student != 'tiny': return StudentEncoder.from_pretrained(cfg.student, pooler=cfg.train_pooler)
     from transformers import BertModel
-    from dalr.synthetic import tiny_bert_config
     return StudentEncoder(BertModel(tiny_bert_config(len(tokenizer))), pooler=cfg.train_pooler, tokenizer=tokenizer)
 
 TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
@@ -105,7 +72,7 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
     if cfg.variant not in TEACHER_VARIANTS: return None
     rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
     subset, dtype = [sentences[i] for i in rows], teacher_dtype(cfg)
-    names = [re.sub(r'[^A-Za-z0-9_.-]', '_', t) for t in cfg.teachers]
+    names = [teacher_dir_name(t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
             cache = TeacherCache.open(path, subset)

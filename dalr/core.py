@@ -6,14 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #93930d6e
 from __future__ import annotations
-import contextlib, hashlib, importlib.metadata, importlib.util, os, platform, random, tempfile
+import contextlib, hashlib, importlib.metadata, importlib.util, json, os, platform, random, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'atomic_write',
-           'atomic_dir', 'sha256_files', 'env_versions', 'cache_dir', 'shared_data']
+           'atomic_dir', 'sha256_files', 'env_versions', 'settings_diff', 'cache_dir', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
 POOLERS = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
@@ -125,6 +125,14 @@ def env_versions()->dict:
         except importlib.metadata.PackageNotFoundError: pass
     v['cuda'] = torch.version.cuda if torch.cuda.is_available() else None
     return v
+
+# %% ../nbs/00_core.ipynb #0267407a
+def settings_diff(old:dict, # the settings recorded when the job started (read back from JSON)
+                  new:dict, # the settings asked for now
+                  ignore:tuple=(), # keys that may change between two starts (device, threads, paths)
+                 )->str: # '' when they agree, else `key: old -> new, ...`
+    "The keys of `new` whose values differ from `old`'s, as one readable line."
+    return ', '.join(f"{k}: {old.get(k)!r} -> {v!r}" for k, v in new.items() if k not in ignore and json.loads(json.dumps(v)) != old.get(k))
 
 # %% ../nbs/00_core.ipynb #2ea16058
 def cache_dir()->Path:

@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/download.html.md"""
 
 # %% ../nbs/06_download.ipynb #66172d4f
 from __future__ import annotations
-import contextlib, datetime, hashlib, http.client, json, os, shutil, sys, tarfile, tempfile, urllib.error, urllib.request, zipfile
+import contextlib, datetime, hashlib, http.client, json, os, sys, tarfile, tempfile, urllib.error, urllib.request, zipfile
 from pathlib import Path
 from tqdm.auto import tqdm
 from .core import atomic_dir, cache_dir, sha256_files

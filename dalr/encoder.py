@@ -15,13 +15,15 @@ from fastcore.basics import patch
 from .core import POOLERS, pool, needs_hidden_states, default_device, autocast
 
 # %% auto #0
-__all__ = ['TOKENIZER_FILES', 'Encoder', 'as_encoder', 'default_pooler', 'check_model_dir']
+__all__ = ['TOKENIZER_FILES', 'as_tensor', 'Encoder', 'as_encoder', 'default_pooler', 'check_model_dir']
 
 # %% ../nbs/01_encoder.ipynb #fc0088b9
-def _as_tensor(x)->torch.Tensor:
-    "A `(N, d)` float32 CPU tensor from a tensor, an array or a list of vectors."
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim != 2: raise ValueError(f"an encoder must return a (N, d) matrix, got shape {tuple(t.shape)}")
+def as_tensor(x, # embeddings: a tensor, an array or a list of vectors
+              name:str='embeddings', # how the error message calls `x`
+             )->torch.Tensor: # float32 (N, d) on CPU
+    "Embeddings as a float32 CPU tensor of shape (N, d) with N >= 1, or one error naming `x` and its shape."
+    t = x.detach() if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+    if t.ndim != 2 or t.shape[0] == 0: raise ValueError(f"{name}: expected a 2-D (N, d) array with N >= 1, got shape {tuple(t.shape)}")
     return t.to('cpu', torch.float32)
 
 # %% ../nbs/01_encoder.ipynb #d41b8e88
@@ -62,7 +64,7 @@ def __call__(self:Encoder, sentences:list[str], # the sentences to embed
     out = None
     for i in tqdm(range(0, len(order), bs), desc='encode', disable=not progress):
         idx = order[i:i+bs]
-        e = _as_tensor(self.fn([sentences[j] for j in idx]))
+        e = as_tensor(self.fn([sentences[j] for j in idx]), 'encoder output')
         if out is None: out = torch.empty(len(sentences), e.shape[1])
         out[torch.from_numpy(idx)] = e
     return out

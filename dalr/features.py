@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import atomic_write, autocast, default_device, env_versions
+from .core import atomic_write, settings_diff, autocast, default_device, env_versions
 from .corpora import CaptionRecord, CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
 
 # %% auto #0
@@ -89,8 +89,8 @@ def _check_progress(wd:Path, settings:dict):
     p = wd/'progress.json'
     if p.exists():
         old = json.loads(p.read_text())
-        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if diff: raise ValueError(f"{wd} holds an interrupted run with other settings {diff} (old, new): delete it to start over")
+        diff = settings_diff(old, settings)
+        if diff: raise ValueError(f"{wd} holds an interrupted run with other settings ({diff}): delete it to start over")
         return
     wd.mkdir(parents=True, exist_ok=True)
     with atomic_write(p, 'w') as f: json.dump(settings, f, indent=1)

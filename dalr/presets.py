@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/presets.html.md"""
 
 # %% ../nbs/31_presets.ipynb #5d0bfd43
 from __future__ import annotations
-import dataclasses, re
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -223,7 +223,9 @@ WIKI1M_URL = 'https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/
 def required_data(cfg:TrainConfig)->list[tuple[str, str]]:
     "(path, how to create it) for every input file `cfg` reads; empty for the synthetic preset."
     need = []
-    if cfg.text_file: need.append((cfg.text_file, f"download SimCSE's wiki1m: curl -L -o {cfg.text_file} {WIKI1M_URL}"))
+    if cfg.text_file:
+        d = Path(cfg.text_file).parent/'wiki1m'  # a folder of its own: `dalr fetch --dest` replaces the whole folder
+        need.append((cfg.text_file, f"dalr fetch wiki1m --dest {d}, then train with text_file={d/WIKI1M_URL.rsplit('/', 1)[1]}"))
     if cfg.pairs and cfg.variant != 'simcse':
         coco = 'coco' in Path(cfg.pairs).name
         caps = '--captions captions_train2014.json --format coco' if coco else '--captions dataset_flickr30k.json --format flickr30k-json --split train'

@@ -6,10 +6,9 @@ Docs: https://dalr-dev.github.io/dalr/when.html.md"""
 
 # %% ../nbs/45_when.ipynb #1f3fc17c
 from __future__ import annotations
-import json, os, time
+import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 import numpy as np
 from scipy import stats
 

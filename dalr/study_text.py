@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/minilm_mpnet.html.md"""
 
 # %% ../nbs/46_minilm_mpnet.ipynb #8379d2f5
 from __future__ import annotations
-import json, math, shutil, subprocess, sys, tempfile, time, zipfile, importlib.resources
+import json, shutil, subprocess, sys, tempfile, time, zipfile, importlib.resources
 from dataclasses import dataclass, asdict
 from typing import Callable
 from pathlib import Path
@@ -16,7 +16,7 @@ from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warm
 from .core import shared_data, set_seed, atomic_write, atomic_dir, pool, default_device, autocast
 from .corpora import read_flickr8k
 from .contrastive import info_nce, cos_sim
-from .alignment import teacher_similarity, ima_loss, soft_target_kl
+from .alignment import teacher_similarity, ima_loss
 from .rank import listmle_loss
 from .teachers import Teacher, TeacherCache
 from .encoder import Encoder

@@ -13,12 +13,14 @@ import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, PreTrainedTokenizerFast
 from .corpora import CaptionStore, TextCorpus
+from .presets import ConfigError
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['NOUNS', 'COLOURS', 'SIZES', 'RELATIONS', 'TEMPLATES', 'SPECIAL_TOKENS', 'Mention', 'render_mention',
-           'render_sentence', 'mention_similarity', 'content_similarity', 'SceneWorld', 'world_vocabulary',
-           'tiny_bert_config', 'noisy_teacher']
+__all__ = ['NOUNS', 'COLOURS', 'SIZES', 'RELATIONS', 'TEMPLATES', 'SPECIAL_TOKENS', 'SYNTHETIC_TEACHERS', 'Mention',
+           'render_mention', 'render_sentence', 'mention_similarity', 'content_similarity', 'SceneWorld',
+           'world_vocabulary', 'tiny_bert_config', 'concept_teacher', 'words_teacher', 'synthetic_teacher',
+           'noisy_teacher']
 
 # %% ../nbs/23_synthetic.ipynb #1f2cd14a
 NOUNS = {'dog': ['dog', 'puppy', 'hound'], 'cat': ['cat', 'kitten'], 'car': ['car', 'automobile'], 'bicycle': ['bicycle', 'bike'],
@@ -196,6 +198,38 @@ def tiny_bert_config(vocab_size:int, # the tokenizer's `len(tok)`
     return BertConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
                       num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
                       max_position_embeddings=max_position_embeddings, **kw)
+
+# %% ../nbs/23_synthetic.ipynb #e4197fdb
+def concept_teacher(sentences:list[str], # sentences of the synthetic world
+                    dim:int=32, # width of the concept vectors
+                   )->np.ndarray: # (N, dim) weighted sum of nouns (1.0), colours (0.6) and sizes (0.4)
+    "A synonym-aware bag-of-concepts embedding of synthetic-world sentences (fixed random concept vectors)."
+    groups = [(syn, wt) for d, wt in ((NOUNS, 1.), (COLOURS, .6), (SIZES, .4)) for syn in d.values()]
+    vecs = np.random.default_rng(0).normal(size=(len(groups), dim)).astype(np.float32)
+    lex = {w: (i, wt) for i, (syn, wt) in enumerate(groups) for w in syn}
+    out = np.zeros((len(sentences), dim), np.float32)
+    for r, s in enumerate(sentences):
+        for w in re.findall(r'[a-z]+', s.lower()):
+            if w in lex: out[r] += lex[w][1] * vecs[lex[w][0]]
+    return out
+
+# %% ../nbs/23_synthetic.ipynb #d6b7e036
+def words_teacher(corpus:list[str], # sentences to fit the IDF weights on
+                 ):
+    "A TF-IDF teacher over surface words, fitted on `corpus`: a callable list[str] -> (N, vocab)."
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    vec = TfidfVectorizer().fit(corpus)
+    return lambda sentences: vec.transform(sentences).toarray().astype(np.float32)
+
+# %% ../nbs/23_synthetic.ipynb #b7c1e0a3
+SYNTHETIC_TEACHERS = {'synthetic-concepts': lambda corpus: concept_teacher, 'synthetic-words': words_teacher}
+
+def synthetic_teacher(name:str, # a key of `SYNTHETIC_TEACHERS`
+                      corpus:list[str], # the run's sentences (the words teacher fits its IDF on them)
+                     ):
+    "The synthetic-world teacher called `name`: a callable list[str] -> (N, d)."
+    if name not in SYNTHETIC_TEACHERS: raise ConfigError(f"unknown synthetic teacher {name!r}; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
+    return SYNTHETIC_TEACHERS[name](corpus)
 
 # %% ../nbs/23_synthetic.ipynb #f7e3180b
 @patch

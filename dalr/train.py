@@ -6,21 +6,20 @@ Docs: https://dalr-dev.github.io/dalr/train.html.md"""
 
 # %% ../nbs/35_train.ipynb #014e24a7
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, re, shutil, sys, time
+import argparse, contextlib, dataclasses, json, math, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions
+from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
 from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models
 from .components import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
 from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
-from .distributed import (init_distributed, get_rank, get_world_size, is_main_process, barrier, gather_student_out,
+from .distributed import (init_distributed, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
 from .corpora import sentence_table
 from .data import InterleavedLoader
-from .model import StudentEncoder
 from .objective import DALRObjective, deferred_checks
 from .encoder import Encoder
 from .sts import spearman_cosine
@@ -44,7 +43,6 @@ class Trainer:
     def __init__(self, cfg:TrainConfig, # the run
                  progress:bool=True): # show progress bars
         self.cfg, self.progress = cfg, progress
-        check_data(cfg)
         if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
         self.rank, self.world = init_distributed()
         self.device = default_device(cfg.device or None)
@@ -178,9 +176,8 @@ def refuse_other_config(cfg:TrainConfig, # the run's configuration
                         saved:dict, # the config stored in a checkpoint's `state.json`
                         ck:Path): # that checkpoint folder (named in the error)
     "Raise `ConfigError` listing the fields where `saved` differs from `cfg` (device, threads and paths excepted)."
-    diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items()
-            if k not in _RUN_KEYS_IGNORED and json.loads(json.dumps(v)) != saved.get(k)}
-    if diff: raise ConfigError(f"{ck} was written with a different config ({', '.join(f'{k}: {a!r} -> {b!r}' for k, (a, b) in diff.items())}); "
+    diff = settings_diff(saved, dataclasses.asdict(cfg), _RUN_KEYS_IGNORED)
+    if diff: raise ConfigError(f"{ck} was written with a different config ({diff}); "
                                f"use another out_dir or delete {cfg.run_dir()}")
 
 @patch

@@ -23,9 +23,11 @@ def stsb_copy(tmp_path:Path)->Path:
     for split in ('test', 'dev'): shutil.copy(DATA / 'STS' / 'STSBenchmark' / f'sts-{split}.csv', d)
     return tmp_path / 'senteval'
 
-def test_minilm_sts_b_and_trec(capsys, tmp_path):
-    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'STS-B,TREC', '--fast', '--limit', '100',
-                       '--data', DATA, '--out', tmp_path / 'r.json')
+def test_minilm_sts_b_and_trec(tmp_path):
+    "Through a pipe (no terminal): the tables on stdout, one flushed progress line per finished task on stderr."
+    r = subprocess.run([sys.executable, '-m', 'dalr', 'eval', MINI, '--pooler', 'avg', '--tasks', 'STS-B,TREC', '--fast', '--limit', '100',
+                        '--data', str(DATA), '--out', str(tmp_path / 'r.json')], capture_output=True, text=True, timeout=600)
+    rc, out, err = r.returncode, r.stdout, r.stderr
     assert rc == 0, err
     assert '| STS-B |' in out and '| TREC |' in out and 'dev acc (model selection)' in out
     res = json.loads((tmp_path / 'r.json').read_text())
@@ -35,6 +37,9 @@ def test_minilm_sts_b_and_trec(capsys, tmp_path):
     t = res['meta']['timings_s']['TREC']
     assert set(t) == {'encode', 'classify', 'total'} and 0 < t['classify'] <= t['total'] and 'time_s' not in res['scores']['TREC']
     assert '| task | encode s | classify s | total s |' in out and f"| TREC | {t['encode']:.1f} | {t['classify']:.1f} |" in out
+    progress = [l for l in err.splitlines() if l.startswith('[')]
+    assert progress[0].startswith('[1/2] STS-B: 82.0') and progress[0].endswith(' s)'), err
+    assert progress[1] == f"[2/2] TREC: {res['scores']['TREC']['acc']:.2f} (encode {t['encode']:.1f} s, classify {t['classify']:.1f} s, total {t['total']:.1f} s)", err
 
 def test_module_entry_point():
     r = subprocess.run([sys.executable, '-m', 'dalr.eval', '--help'], capture_output=True, text=True, timeout=120)

@@ -41,6 +41,29 @@ def test_kill_and_resume_reaches_the_same_metrics(tmp_path):
     assert drop(la) == drop(lb)
     assert 'synthetic_sts' in out and '->' in out
 
+def _checkpoint_step(run):
+    try: return json.loads((run/'checkpoint'/'state.json').read_text())['step']
+    except (OSError, ValueError, KeyError): return -1
+
+def test_ctrl_c_keeps_a_complete_checkpoint_and_the_same_command_resumes(tmp_path):
+    from dalr.checkpoint import verify_checkpoint
+    run, cmd = tmp_path/'int', _cmd(tmp_path/'int', 'max_steps=24')
+    # a shell's background job ignores SIGINT, and the child would inherit that: give it the default disposition back
+    p = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while _checkpoint_step(run) < 8 and p.poll() is None and time.time() < deadline: time.sleep(0.02)
+    p.send_signal(signal.SIGINT); out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, ('the run finished before it could be interrupted' if p.returncode == 0 else err[-3000:])
+    step = _checkpoint_step(run)
+    assert 8 <= step < 24 and 'Traceback' not in err
+    assert err.strip().splitlines()[-1] == f"dalr train: interrupted; the last complete checkpoint is step {step} in {run/'checkpoint'}; run the same command to resume"
+    verify_checkpoint(run/'checkpoint')
+    assert [f.name for f in run.iterdir() if f.name.endswith('.tmp')] == [] and not (run/'metrics.json').exists()
+    rc, out, err = _run(cmd); assert rc == 0, err[-3000:]
+    assert f"resumed from step {step} ({run/'checkpoint'})" in err.splitlines()
+    assert json.loads((run/'metrics.json').read_text())['resumed'] and 'synthetic_sts' in out
+
 def test_nonfinite_loss_stops_with_step_and_component(tmp_path):
     rc, out, err = _run(_cmd(tmp_path/'nan', 'lr=1e30', 'grad_clip=0'))
     assert rc == 3, (out[-2000:], err[-2000:])
@@ -60,7 +83,7 @@ def test_unknown_override_lists_fields(tmp_path):
 
 def test_missing_data_names_file_and_command(tmp_path):
     rc, out, err = _run(_cmd(tmp_path, '--preset', 'paper-flickr-bert', f'text_file={tmp_path}/wiki1m_for_simcse.txt'))
-    assert rc == 2 and f'{tmp_path}/wiki1m_for_simcse.txt not found' in err and 'curl -L -o' in err
+    assert rc == 2 and f'{tmp_path}/wiki1m_for_simcse.txt not found' in err and f'create it with: dalr fetch wiki1m --dest {tmp_path}/wiki1m, then train with text_file={tmp_path}/wiki1m/wiki1m_for_simcse.txt' in err
     rc, out, err = _run(_cmd(tmp_path, '--preset', 'mcse', f'text_file={__file__}', f'pairs={tmp_path}/flickr30k'))
     assert rc == 2 and f'{tmp_path}/flickr30k not found' in err and 'dalr features' in err
 
