@@ -162,7 +162,7 @@ def eval_main(argv:list[str]|None=None)->int:
         for f in required_files(tasks): data_file(senteval_dir(a.data), f)
         for t in tasks:
             if t in STS_TASKS: load_sts(t, a.data)
-        if a.pooler is None and _model_file(a.model, 'dalr.json') is None:
+        if a.pooler is None and _model_file(a.model, 'dalr.json') is None and _model_file(a.model, 'modules.json') is None:
             print(f"dalr eval: {a.model} records no pooler; using {default_pooler(a.model)!r} (choose another with --pooler)")
         if not Path(a.model).expanduser().exists() and not a.model.startswith(('/', '.', '~')): check_hub_model(a.model)
         enc = Encoder.load(a.model, pooler=a.pooler, device=a.device, max_length=a.max_length, batch_size=a.batch_size)
