@@ -119,14 +119,17 @@ def summarise(fam:Family, runs:dict)->dict:
     return out
 
 # %% ../nbs/36_reproduce.ipynb #4e9b8aa4
+def _ms(s:dict, c:str)->str:
+    "Row `s`'s mean of score `c` ± its std over seeds (the mean alone for one seed: no spread to show)."
+    return '—' if c not in s['mean'] else f"{s['mean'][c]:.2f}" + (f" ± {s['std'][c]:.2f}" if s['n'] > 1 else '')
+
 def md_table(cols:list[str], summary:dict, published:dict, rows)->str:
-    "A markdown table of `cols` (score keys): measured mean ± std per row, the paper's numbers beneath."
+    "A markdown table of `cols` (score keys): measured mean ± std per row (the mean alone for one seed), the paper's numbers beneath."
     lines = ['| row | ' + ' | '.join(HEADS.get(c, c) for c in cols) + ' |', '|---' * (len(cols) + 1) + '|']
     for r in rows:
         if r not in summary: continue
         s, p = summary[r], published.get(r, {})
-        cell = lambda c: f"{s['mean'][c]:.2f} ± {s['std'][c]:.2f}" if c in s['mean'] else '—'
-        lines.append(f"| {ROWS.get(r, r)} ({s['n']} seeds) | " + ' | '.join(cell(c) for c in cols) + ' |')
+        lines.append(f"| {ROWS.get(r, r)} ({s['n']} seed{'s' * (s['n'] != 1)}) | " + ' | '.join(_ms(s, c) for c in cols) + ' |')
         if any(c in p for c in cols): lines.append(f"| {ROWS.get(r, r)} (paper) | " + ' | '.join(f'{p[c]:.2f}' if c in p else '—' for c in cols) + ' |')
     return '\n'.join(lines)
 
@@ -142,7 +145,7 @@ def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
     for r in [r for r in rows if r in summary]:
         s, p = summary[r], fam.published.get(r, {})
         gain = f"{s['mean']['sts_avg'] - base:+.2f}" if base is not None and 'sts_avg' in s['mean'] else '—'
-        lines.append(f"| {ROWS.get(r, r)} ({s['n']} seeds) | " + ' | '.join(f"{s['mean'][c]:.2f} ± {s['std'][c]:.2f}" if c in s['mean'] else '—' for c in cols)
+        lines.append(f"| {ROWS.get(r, r)} ({s['n']} seed{'s' * (s['n'] != 1)}) | " + ' | '.join(_ms(s, c) for c in cols)
                      + f" | {_per_seed_avg(fam, runs, r)} | {gain} |")
         if any(c in p for c in cols):
             pg = f"{p['sts_avg'] - pbase:+.2f}" if pbase is not None and 'sts_avg' in p else '—'
@@ -202,7 +205,7 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
                seconds=round(time.time() - t0, 1), env=env_versions())
     with atomic_write(out/'tables.json', 'w') as f: json.dump(res, f, indent=1)
     with atomic_write(out/'tables.md', 'w') as f: f.write(report(res))
-    plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seeds")
+    plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seed{'s' * (len(seeds) != 1)}")
     return res
 
 # %% ../nbs/36_reproduce.ipynb #3d84caed

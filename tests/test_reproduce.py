@@ -31,7 +31,7 @@ def test_every_row_trained_and_tabled(tiny):
     for r in ('mcse', 'cml', 'iml', 'dalr'): assert m[r]['synthetic_sts'] > m['simcse']['synthetic_sts'] + 10, (r, m)
     md = (out/'tables.md').read_text()
     assert md in stdout + '\n' and (out/'reproduce.png').read_bytes()[:4] == b'\x89PNG'
-    sts = [l for l in res['tables']['sts'].splitlines() if l.startswith('| ') and '(1 seeds)' in l]
+    sts = [l for l in res['tables']['sts'].splitlines() if l.startswith('| ') and '(1 seed)' in l]
     assert [l.split(' (')[0][2:] for l in sts] == list(ROWS.values())
     assert 'transfer' not in res['tables'] and 'Δ STS Avg. vs SimCSE' in res['tables']['ablation']
     print(f"\n{md}\n({secs:.0f} s)")
