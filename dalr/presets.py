@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'SYNTHETIC_TEACHERS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig',
+__all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig', 'is_synthetic',
            'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
            'check_data', 'check_hub_model', 'check_models']
 
@@ -100,13 +100,17 @@ PRESETS['tiny'] = dict(
     pairs='', batch_size=64, lr=5e-4, epochs=2, margin_text=0.0, margin_image=0.0, lam=1.0, target_temp=0.1, eval_steps=50,
     save_steps=50, dev='synthetic', test='synthetic', device='cpu', amp=False, num_threads=1)
 
+# %% ../nbs/31_presets.ipynb #f667a439
+def is_synthetic(cfg)->bool:
+    "Whether `cfg` (a `TrainConfig`) trains the tiny student, on the synthetic world's data with its synthetic teachers."
+    return cfg.student == 'tiny'
+
 # %% ../nbs/31_presets.ipynb #528326fb
 class ConfigError(ValueError):
     "A preset, override or field value that does not exist, does not parse or is not allowed."
 
 VARIANTS = ('simcse', 'mcse', 'cml', 'iml', 'dalr')
 TEACHER_VARIANTS = ('cml', 'iml', 'dalr')
-SYNTHETIC_TEACHERS = ('synthetic-words', 'synthetic-concepts')
 POOLER_CHOICES = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
 
 # %% ../nbs/31_presets.ipynb #4d869047
@@ -165,11 +169,12 @@ def _check_device(device:str)->None:
 def validate_config(cfg)->None:
     "Raise `ConfigError` naming the first field of `cfg` (a `TrainConfig`) whose value, alone or with others, is not allowed."
     for f in fields(cfg): _check_field(f.name, getattr(cfg, f.name), str(f.type), _RULES.get(f.name))
-    tiny, teach, img = cfg.student == 'tiny', cfg.variant in TEACHER_VARIANTS, cfg.variant != 'simcse'
+    tiny, teach, img = is_synthetic(cfg), cfg.variant in TEACHER_VARIANTS, cfg.variant != 'simcse'
     world = tiny or cfg.dev == 'synthetic'  # the synthetic world supplies the caption store
     if not tiny: _check_model('student', cfg.student)
     if teach and len(cfg.teachers) != 2:
         raise ConfigError(f"teachers={','.join(cfg.teachers)!r}: variant {cfg.variant!r} needs two teachers (alpha weighs the first, 1-alpha the second)")
+    if tiny and teach: from dalr.synthetic import SYNTHETIC_TEACHERS  # here, not in the import cell: dalr.synthetic imports this module
     for t in cfg.teachers if teach else ():
         if tiny and t not in SYNTHETIC_TEACHERS: raise ConfigError(f"teachers: {t!r} is not a synthetic teacher; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
         if not tiny: _check_model('teachers', t)
@@ -254,6 +259,6 @@ def check_models(cfg:TrainConfig, # the run
                  timeout:float=10, # seconds to wait for the hub
                 )->None:
     "Raise `ConfigError` for the first hub model of `cfg` (student, teachers) that is neither a folder, cached, nor downloadable."
-    teach = cfg.teachers if cfg.variant in TEACHER_VARIANTS and cfg.student != 'tiny' else ()
-    for name in ([] if cfg.student == 'tiny' else [cfg.student]) + list(teach):
+    if is_synthetic(cfg): return
+    for name in [cfg.student] + list(cfg.teachers if cfg.variant in TEACHER_VARIANTS else ()):
         if not Path(name).expanduser().is_dir(): check_hub_model(name, timeout)

@@ -11,16 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import BertConfig, PreTrainedTokenizerFast
+from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 from .corpora import CaptionStore, TextCorpus
-from .presets import ConfigError
+from .presets import ConfigError, TrainConfig, is_synthetic
+from .model import StudentEncoder
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['NOUNS', 'COLOURS', 'SIZES', 'RELATIONS', 'TEMPLATES', 'SPECIAL_TOKENS', 'SYNTHETIC_TEACHERS', 'Mention',
            'render_mention', 'render_sentence', 'mention_similarity', 'content_similarity', 'SceneWorld',
            'world_vocabulary', 'tiny_bert_config', 'concept_teacher', 'words_teacher', 'synthetic_teacher',
-           'noisy_teacher']
+           'synthetic_data', 'synthetic_student', 'synthetic_teachers', 'noisy_teacher']
 
 # %% ../nbs/23_synthetic.ipynb #1f2cd14a
 NOUNS = {'dog': ['dog', 'puppy', 'hound'], 'cat': ['cat', 'kitten'], 'car': ['car', 'automobile'], 'bicycle': ['bicycle', 'bike'],
@@ -222,7 +223,7 @@ def words_teacher(corpus:list[str], # sentences to fit the IDF weights on
     return lambda sentences: vec.transform(sentences).toarray().astype(np.float32)
 
 # %% ../nbs/23_synthetic.ipynb #b7c1e0a3
-SYNTHETIC_TEACHERS = {'synthetic-concepts': lambda corpus: concept_teacher, 'synthetic-words': words_teacher}
+SYNTHETIC_TEACHERS = {'synthetic-words': words_teacher, 'synthetic-concepts': lambda corpus: concept_teacher}
 
 def synthetic_teacher(name:str, # a key of `SYNTHETIC_TEACHERS`
                       corpus:list[str], # the run's sentences (the words teacher fits its IDF on them)
@@ -230,6 +231,31 @@ def synthetic_teacher(name:str, # a key of `SYNTHETIC_TEACHERS`
     "The synthetic-world teacher called `name`: a callable list[str] -> (N, d)."
     if name not in SYNTHETIC_TEACHERS: raise ConfigError(f"unknown synthetic teacher {name!r}; the tiny student takes {', '.join(SYNTHETIC_TEACHERS)}")
     return SYNTHETIC_TEACHERS[name](corpus)
+
+# %% ../nbs/23_synthetic.ipynb #9082d2c6
+def synthetic_data(cfg:TrainConfig, # a run of the tiny student, or one with dev='synthetic'
+                   run_dir:Path, # the run folder: the caption store is written to run_dir/data/store once, then reopened
+                  )->dict:
+    "The world's text corpus, caption store (variants with images), tokenizer and STS dev/test pairs for the run `cfg`."
+    w = SceneWorld(seed=cfg.world_seed,  # looked up at call time: `dalr.study.scene_world` swaps it
+                   **({'n_scenes': cfg.world_scenes} if cfg.world_scenes else {}))
+    d = dict(text=w.text_corpus(), store=None, tokenizer=w.tokenizer(), dev=w.sts('dev'), test=w.sts('test'))
+    if cfg.variant != 'simcse':
+        p = run_dir/'data'/'store'
+        d['store'] = CaptionStore.open(p) if (p/'meta.json').exists() else w.caption_store(p)
+    return d
+
+def synthetic_student(cfg:TrainConfig, # a run of the tiny student
+                      tokenizer:PreTrainedTokenizerFast, # the world's (`synthetic_data`)
+                     )->StudentEncoder:
+    "The tiny student: a randomly initialised small BERT over the world's tokenizer, with the run's training pooler."
+    return StudentEncoder(BertModel(tiny_bert_config(len(tokenizer))), pooler=cfg.train_pooler, tokenizer=tokenizer)
+
+def synthetic_teachers(cfg:TrainConfig, # a run of the tiny student
+                       sentences:list[str], # the run's sentence table (the words teacher fits its IDF on it)
+                      )->list:
+    "The run's synthetic teachers, in the order `cfg.teachers` names them (α weighs the first)."
+    return [synthetic_teacher(t, sentences) for t in cfg.teachers]
 
 # %% ../nbs/23_synthetic.ipynb #f7e3180b
 @patch

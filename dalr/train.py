@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
-from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models
-from .components import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
+from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models, is_synthetic
+from .assemble import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
 from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
@@ -306,7 +306,7 @@ def plot_log(log_path:str|Path, # a run's log.jsonl
 # %% ../nbs/35_train.ipynb #80198077
 def _check_corpora(cfg:TrainConfig)->None:
     "Raise `ValueError` for a text corpus with no sentence (or not UTF-8) and a caption store whose features are not finite."
-    if cfg.student == 'tiny': return
+    if is_synthetic(cfg): return
     from dalr.corpora import TextCorpus, CaptionStore
     if cfg.text_file and len(TextCorpus.from_file(cfg.text_file)) == 0: raise ValueError(f"{cfg.text_file}: the text corpus has no sentence")
     if cfg.variant == 'simcse' or not cfg.pairs: return
