@@ -115,10 +115,11 @@ def features(enc, task, data, limit, device, cache):
     return X, y, idx, secs
 
 def timed(fn, device):
+    "`fn()`, its wall seconds and this process's CPU seconds (all threads; less sensitive to other load on the machine)."
     if device.type == 'cuda': torch.cuda.synchronize()
-    t0 = time.perf_counter(); r = fn()
+    t0, c0 = time.perf_counter(), time.process_time(); r = fn()
     if device.type == 'cuda': torch.cuda.synchronize()
-    return r, time.perf_counter() - t0
+    return r, time.perf_counter() - t0, time.process_time() - c0
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -134,16 +135,18 @@ def main(argv=None):
     data = Path(a.data) if a.data else shared_data('senteval')
     enc = Encoder.load(a.model, pooler=a.pooler, device=device)
     print(f'device {device}, torch threads {torch.get_num_threads()}, mode {"fast" if a.fast else "test"}, limit {a.limit}')
-    print('| task | encode s | reference acc | batched acc | reference s | batched s | speed-up |\n|---|---|---|---|---|---|---|')
-    tot_ref = tot_new = 0.
+    print('| task | encode s | reference acc | batched acc | reference s (cpu s) | batched s (cpu s) | speed-up (cpu) |\n|---|---|---|---|---|---|---|')
+    tot_ref, tot_new = np.zeros(2), np.zeros(2)
     for t in a.tasks.split(','):
         X, y, idx, enc_s = features(enc, t, data, a.limit, device, a.cache)
-        new, new_s = timed(lambda: transfer_scores(t, X, y, idx, cfg), device)
-        ref, ref_s = (None, float('nan')) if a.no_reference else timed(lambda: reference_scores(t, X, y, idx, cfg), device)
+        new, *new_s = timed(lambda: transfer_scores(t, X, y, idx, cfg), device)
+        ref, *ref_s = (None, float('nan'), float('nan')) if a.no_reference else timed(lambda: reference_scores(t, X, y, idx, cfg), device)
         tot_new += new_s; tot_ref += 0 if ref is None else ref_s
         ra = '' if ref is None else f"{ref['acc']:.2f}"
-        print(f"| {t} | {enc_s:.1f} | {ra} | {new['acc']:.2f} | {ref_s:.1f} | {new_s:.1f} | {ref_s / new_s:.1f}x |", flush=True)
-    if not a.no_reference: print(f'| all | | | | {tot_ref:.1f} | {tot_new:.1f} | {tot_ref / tot_new:.1f}x |')
+        print(f"| {t} | {enc_s:.1f} | {ra} | {new['acc']:.2f} | {ref_s[0]:.1f} ({ref_s[1]:.1f}) | {new_s[0]:.1f} ({new_s[1]:.1f}) "
+              f"| {ref_s[0] / new_s[0]:.1f}x ({ref_s[1] / new_s[1]:.1f}x) |", flush=True)
+    if not a.no_reference:
+        print(f'| all | | | | {tot_ref[0]:.1f} ({tot_ref[1]:.1f}) | {tot_new[0]:.1f} ({tot_new[1]:.1f}) | {tot_ref[0] / tot_new[0]:.1f}x ({tot_ref[1] / tot_new[1]:.1f}x) |')
     return 0
 
 if __name__ == '__main__': sys.exit(main())

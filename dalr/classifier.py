@@ -42,38 +42,48 @@ class StackedOptimizer:
                  l2=0.): # weight decay: a scalar, or one penalty per model, broadcastable to `p`
         if kind not in ('adam', 'rmsprop'): raise ValueError(f"optimizer {kind!r} not supported; use 'adam' or 'rmsprop'")
         self.p, self.kind, self.l2 = p, kind, torch.as_tensor(l2, dtype=p.dtype, device=p.device)
-        self.m, self.v = torch.zeros_like(p), torch.zeros_like(p)
+        self.m, self.v, self.g = torch.zeros_like(p), torch.zeros_like(p), torch.zeros_like(p)
         self.t = torch.zeros(len(p), *[1] * (p.ndim - 1), dtype=p.dtype, device=p.device)
+        self.rows = None # per-row views for the fused kernel, made once the rows' step counts differ
 
 # %% ../nbs/03_classifier.ipynb #92974d84
+def _adam_rows(self, ids:list|None):
+    "Run the fused Adam kernel on the whole stack (`ids` None, equal step counts) or on the rows `ids`."
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, weight_decay=0., eps=1e-8, amsgrad=False, maximize=False)
+    if ids is None and self.rows is None: return torch._fused_adam_([self.p], [self.g], [self.m], [self.v], [], [self.t.view(-1)[0]], **kw)
+    if self.rows is None: self.rows = [list(x.unbind(0)) for x in (self.p, self.g, self.m, self.v, self.t.view(-1))]
+    ids = range(len(self.p)) if ids is None else ids
+    torch._fused_adam_(*[[x[r] for r in ids] for x in self.rows[:4]], [], [self.rows[4][r] for r in ids], **kw)
+
 @patch
 def step(self:StackedOptimizer, g:torch.Tensor, # the loss gradient, shaped like the parameters
          active:torch.Tensor|None=None): # (G,) bool: the rows that take this step (default: all)
     "Update the stacked parameters from their loss gradient; inactive rows stay still."
-    frozen = None if active is None or bool(active.all()) else [x[~active].clone() for x in (self.p, self.m, self.v)]
+    if active is not None and bool(active.all()): active = None
+    torch.addcmul(g, self.l2, self.p, out=self.g)
     self.t += 1 if active is None else active.view(self.t.shape).to(self.t.dtype)
-    p, m, v, g = self.p, self.m, self.v, g + self.l2 * self.p
-    if self.kind == 'rmsprop': v.mul_(0.99).addcmul_(g, g, value=0.01); p.addcdiv_(g, v.sqrt().add_(1e-8), value=-1e-2)
-    else:
-        m.lerp_(g, 0.1); v.mul_(0.999).addcmul_(g, g, value=0.001)
-        p.sub_(m * (1e-3 / (1 - 0.9 ** self.t)) / (v.sqrt() / (1 - 0.999 ** self.t).sqrt()).add_(1e-8))
+    if self.kind == 'adam': return _adam_rows(self, None if active is None else active.nonzero().view(-1).tolist())
+    frozen = None if active is None else [x[~active].clone() for x in (self.p, self.v)]
+    p, v, g = self.p, self.v, self.g
+    v.mul_(0.99).addcmul_(g, g, value=0.01); p.addcdiv_(g, v.sqrt().add_(1e-8), value=-1e-2)
     if frozen is not None:
-        for x, f in zip((p, m, v), frozen): x[~active] = f
+        for x, f in zip((p, v), frozen): x[~active] = f
 
 @patch
 def keep(self:StackedOptimizer, rows:torch.Tensor): # indices of the rows that go on training
     "Drop every other row (groups whose models have all stopped) from the parameters and the optimizer state."
-    self.p, self.m, self.v, self.t = (x[rows] for x in (self.p, self.m, self.v, self.t))
+    self.p, self.m, self.v, self.g, self.t = (x[rows] for x in (self.p, self.m, self.v, self.g, self.t))
     if self.l2.ndim: self.l2 = self.l2[rows]
+    if self.rows is not None: self.rows = None if bool((self.t == self.t.view(-1)[0]).all()) else [list(x.unbind(0)) for x in (self.p, self.g, self.m, self.v, self.t.view(-1))]
 
 # %% ../nbs/03_classifier.ipynb #34f46cd7
 def stack_indices(idx:list, # G index arrays, possibly of different lengths
                   device:str|torch.device|None=None)->tuple[torch.Tensor, torch.Tensor]: # (G, N) indices (0 where padded), (G, N) validity
     "Stack index arrays of different lengths into one padded matrix and its mask."
     L = max(len(i) for i in idx)
-    out, mask = torch.zeros(len(idx), L, dtype=torch.long), torch.zeros(len(idx), L, dtype=torch.bool)
-    for m, i in enumerate(idx): out[m, :len(i)] = torch.as_tensor(np.asarray(i), dtype=torch.long); mask[m, :len(i)] = True
-    return out.to(device), mask.to(device)
+    out, mask = np.zeros((len(idx), L), dtype=np.int64), np.zeros((len(idx), L), dtype=bool)
+    for m, i in enumerate(idx): out[m, :len(i)] = i; mask[m, :len(i)] = True
+    return torch.from_numpy(out).to(device), torch.from_numpy(mask).to(device)
 
 def with_bias(X:torch.Tensor)->torch.Tensor: # (n, d + 1)
     "Features with a column of ones appended, so that a model's bias is its last weight."
@@ -100,16 +110,17 @@ def _init(d:int, C:int, seed:int)->tuple[torch.Tensor, torch.Tensor]:
     return (torch.rand(C, d, generator=g) * 2 - 1).mul(k).T.contiguous(), (torch.rand(C, generator=g) * 2 - 1).mul(k)
 
 # %% ../nbs/03_classifier.ipynb #81f6469d
-def _epoch(X1, Yt, opt, train, rngs, bs:int):
+def _epoch(XY, opt, train, rngs, bs:int):
     "One epoch of minibatch steps: each group shuffles its own training indices; its L models share the batches."
     k, L, C, d1 = opt.p.shape
-    idx, mask = stack_indices([t[r.permutation(len(t))] for t, r in zip(train, rngs)], X1.device)
+    idx, mask = stack_indices([t[r.permutation(len(t))] for t, r in zip(train, rngs)], XY.device)
     short = min(len(t) for t in train)
     for s in range(0, idx.shape[1], bs):
         i = idx[:, s:s+bs]; B = i.shape[1]
-        Xb = X1.index_select(0, i.reshape(-1)).view(k, B, d1)
+        XYb = XY.index_select(0, i.reshape(-1)).view(k, B, d1 + C)
+        Xb = XYb[..., :d1]
         p = torch.bmm(opt.p.view(k, L * C, d1), Xb.transpose(1, 2)).view(k, L, C, B).softmax(2)
-        p.sub_(Yt[:, i].transpose(0, 1)[:, None])
+        p.sub_(XYb[..., d1:].transpose(1, 2)[:, None])
         active = None
         if s + bs > short: mk = mask[:, s:s+bs]; p.mul_(mk[:, None, None].to(p.dtype)); active = mk.any(1)
         opt.step(torch.bmm(p.view(k, L * C, B), Xb).view(k, L, C, d1), active)
@@ -123,7 +134,7 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     "Train every group's L logistic regressions at once, keeping each one's best dev checkpoint."
     l2 = torch.as_tensor(np.asarray(l2, dtype=np.float64), dtype=X.dtype).to(X.device)
     (G, L), C, d, dv = l2.shape, int(y.max()) + 1, X.shape[1], X.device
-    X1, Yt = with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype).T.contiguous()
+    XY = torch.cat([with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype)], 1) # one gather fetches a row and its label
     W0, b0 = _init(d, C, cfg.seed)
     opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.to(dv).expand(G, L, C, d + 1).contiguous(), cfg.optim, l2[..., None, None])
     rngs, live, tr = [np.random.default_rng(cfg.seed) for _ in range(G)], torch.arange(G, device=dv), list(train)
@@ -131,9 +142,9 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     best, bestP, fails = torch.full((G, L), -1., device=dv), opt.p.clone(), torch.zeros(G, L, dtype=torch.long, device=dv)
     active, nepoch = torch.ones(G, L, dtype=torch.bool, device=dv), 0
     while len(live) and nepoch <= cfg.max_epoch:
-        for _ in range(cfg.epoch_size): _epoch(X1, Yt, opt, tr, rngs, cfg.batch_size)
+        for _ in range(cfg.epoch_size): _epoch(XY, opt, tr, rngs, cfg.batch_size)
         nepoch += cfg.epoch_size
-        _early_stop(stacked_accuracy(X1, y, opt.p, dev_idx[live], dev_mask[live]), opt.p, live, best, bestP, fails, active, cfg.tenacity, bar)
+        _early_stop(stacked_accuracy(XY[:, :d + 1], y, opt.p, dev_idx[live], dev_mask[live]), opt.p, live, best, bestP, fails, active, cfg.tenacity, bar)
         keep = active[live].any(1)
         if not bool(keep.all()):
             rows = keep.nonzero().squeeze(1); opt.keep(rows); live = live[rows]
