@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #f795f222
 from __future__ import annotations
-import importlib, sys
+import importlib, os, sys
 
 # %% auto #0
 __all__ = ['COMMANDS', 'main']
@@ -34,4 +34,5 @@ def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when
     if cmd not in COMMANDS:
         print(f"dalr: unknown command {cmd!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr); return 2
     mod, fn, _ = COMMANDS[cmd]
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # before torch loads: idle OpenMP threads sleep instead of spinning
     return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
