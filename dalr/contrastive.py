@@ -6,7 +6,6 @@ Docs: https://dalr-dev.github.io/dalr/contrastive.html.md"""
 
 # %% ../nbs/11_contrastive.ipynb #112d0019
 from __future__ import annotations
-import math
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -10,8 +10,7 @@ import csv, json, re
 from collections import namedtuple
 from pathlib import Path
 import numpy as np
-import torch
-from .core import atomic_dir, sha256_files, shared_data
+from .core import atomic_dir, sha256_files
 from fastcore.basics import patch
 
 # %% auto #0

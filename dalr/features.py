@@ -6,6 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/features.html.md"""
 
 # %% ../nbs/22_features.ipynb #5b378f1f
 from __future__ import annotations
+from collections.abc import Callable
 import argparse, hashlib, io, json, os, shutil, sys
 from pathlib import Path
 import numpy as np
@@ -155,7 +156,7 @@ def skip_list_path(out:str|Path)->Path:
 
 def _gather(wd:Path, n_shards:int):
     "Names, skips and a memory-mapped (n, D) feature array from the shards, in order."
-    names, skipped, sizes = [], [], []
+    names, skipped = [], []
     for k in range(n_shards):
         with np.load(wd/f'shard_{k:06d}.npz') as z:
             names += [str(n) for n in z['names']]; skipped += [tuple(map(str, r)) for r in z['skipped']]; dim = z['feats'].shape[1]
@@ -166,7 +167,6 @@ def _gather(wd:Path, n_shards:int):
     return names, skipped, feats
 
 # %% ../nbs/22_features.ipynb #cfbf542a
-from collections.abc import Callable
 def assemble_store(out:str|Path, names:list[str], batch_size:int, captions:list[str]|None=None, meta:dict|None=None,
                    text_encoder:Callable|None=None, # optional callable list[str] -> (C, Dt) array, e.g. `clip_text_encoder(...)`
                   )->CaptionStore:

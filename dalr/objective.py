@@ -6,14 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/objective.html.md"""
 
 # %% ../nbs/16_objective.ipynb #4ee42513
 from __future__ import annotations
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
 from fastcore.basics import patch
 from .contrastive import cos_sim, info_nce, ImageTextHeads, image_text_loss, check_shapes
 from .consistency import ConsistencyHead, consistency_loss
-from .alignment import teacher_similarity, cma_loss, ima_loss, soft_target_kl
+from .alignment import teacher_similarity, cma_loss, soft_target_kl
 from .rank import teacher_scores, listmle_loss, listnet_loss
 
 # %% auto #0

@@ -7,7 +7,7 @@ Docs: https://dalr-dev.github.io/dalr/presets.html.md"""
 # %% ../nbs/31_presets.ipynb #5d0bfd43
 from __future__ import annotations
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 # %% auto #0

@@ -13,7 +13,7 @@ import numpy as np
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 from .corpora import CaptionStore, TextCorpus
-from .presets import ConfigError, TrainConfig, is_synthetic
+from .presets import ConfigError, TrainConfig
 from .model import StudentEncoder
 from fastcore.basics import patch
 
