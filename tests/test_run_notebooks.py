@@ -19,3 +19,14 @@ def test_a_digest_equals_itself():
     h = 'c12655c0989b5f7b0a7ea4964ce47e357adf84930228299eb2d79d189a8637ec'
     assert same_text(f"'sha256': '{h}'", f"'sha256': '{h}'", 1e-2, 5e-3)
     assert not same_text(f"'sha256': '{h}'", f"'sha256': '{h.replace('47e357', '47e358')}'", 1e-2, 5e-3)
+
+def test_a_cell_that_exits_is_reported():
+    "A lesson that ends in `SystemExit` (an argparse error, say) fails its notebook instead of ending the checker."
+    import json
+    from run_notebooks import ROOT, execute
+    nb = ROOT/'nbs'/'_exits.ipynb'  # a leading underscore: nbdev ignores it
+    cell = dict(cell_type='code', id='a1', metadata={}, execution_count=None, outputs=[], source=['raise SystemExit(2)'])
+    nb.write_text(json.dumps(dict(cells=[cell], metadata={}, nbformat=4, nbformat_minor=5)))
+    try: _, _, err = execute(nb, [])
+    finally: nb.unlink()
+    assert err and 'SystemExit' in err, err

@@ -102,6 +102,7 @@ def execute(fn:Path, force_flags:list[str])->tuple[dict, float, str|None]:
     try:
         with working_directory(fn.parent): k.run_all(nb, exc_stop=True, preproc=skip, cell_timeout=get_config().get('cell_timeout', 600))
     except Exception: err = k.prettytb(fname=fn) or 'error'
+    except SystemExit as e: err = f'a cell raised SystemExit({e.code!r})'  # an argparse error in a lesson must not end the checker
     finally: sys.modules['__main__'] = main
     return {c.id: clean_outputs(c.get('outputs', [])) for c in nb.cells if c.id in ran}, time.time() - t0, err
 
