@@ -65,7 +65,8 @@ def caption_batches(caption_image:np.ndarray, # (C,) image row of each caption
 
 # %% ../nbs/21_data.ipynb #9dd72829
 class Batch(dict):
-    "A batch dict; `is_pair` says whether it carries image features."
+    "A batch dict; `is_pair` says whether it carries image features, `global_idx` the sentence indices of every rank's slice."
+    global_idx:np.ndarray|None = None # (world x N,) on the host: the global batch's `sent_idx`, in all-gather order
     @property
     def is_pair(self)->bool: return 'image_feats' in self
 
@@ -150,10 +151,11 @@ def _tokenize(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->tuple[torch
 @patch
 def collate(self:InterleavedLoader, is_pair:bool, idx:np.ndarray)->Batch:
     "The token ids of the sentences of `idx` (this rank's slice), and the image features of a pair batch."
-    idx = np.array_split(idx, self.world)[self.rank]
+    everyone, idx = idx, np.array_split(idx, self.world)[self.rank]
     ids, mask = self.tokens(is_pair).batch(idx) if self.pretokenize else self._tokenize(is_pair, idx)
     b = Batch(input_ids=ids, attention_mask=mask,
               sent_idx=torch.as_tensor(idx + (self.n_text if is_pair else 0), dtype=torch.long))
+    b.global_idx = everyone + (self.n_text if is_pair else 0)
     if is_pair:
         rows = self.store.caption_image[idx]
         b['image_feats'] = torch.from_numpy(np.asarray(self.store.features[rows], dtype=np.float32))

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .core import POOLERS, pool, needs_hidden_states, atomic_dir
 
 # %% auto #0
-__all__ = ['eval_pooler', 'MLPHead', 'StudentEncoder']
+__all__ = ['MASK_4D_TYPES', 'eval_pooler', 'MLPHead', 'StudentEncoder', 'backbone_mask']
 
 # %% ../nbs/10_model.ipynb #c3981456
 def eval_pooler(pooler:str, # a training pooler: `'cls'` (SimCSE's CLS + MLP) or one of `dalr.core.POOLERS`
@@ -45,10 +45,21 @@ class StudentEncoder(nn.Module):
         self.mlp = MLPHead(self.dim) if mlp else None
         if getattr(backbone, 'pooler', None) is not None: backbone.pooler.requires_grad_(False)
 
+# %% ../nbs/10_model.ipynb #22d9e121
+MASK_4D_TYPES = ('bert', 'roberta', 'xlm-roberta') # backbones whose SDPA attention takes a 4-D boolean mask as it is
+
+def backbone_mask(backbone:PreTrainedModel, # the model the mask is for
+                  attention_mask:torch.Tensor, # (N, L) 1 for real tokens
+                 )->torch.Tensor: # (N, 1, 1, L) bool where the backbone accepts it, else `attention_mask`
+    "The padding mask in the form the backbone uses without reading it on the host."
+    c = backbone.config
+    if attention_mask.dim() == 2 and c.model_type in MASK_4D_TYPES and c._attn_implementation == 'sdpa': return attention_mask.bool()[:, None, None, :]
+    return attention_mask
+
 # %% ../nbs/10_model.ipynb #b286fe29
 @patch
 def _pooled(self:StudentEncoder, input_ids, attention_mask, **kw):
-    out = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
+    out = self.backbone(input_ids=input_ids, attention_mask=backbone_mask(self.backbone, attention_mask),
                         output_hidden_states=needs_hidden_states(self.pooler), return_dict=True, **kw)
     return out, pool(out, attention_mask, self.eval_pooler)
 

@@ -106,7 +106,8 @@ class IntraConfig:
 ROWS = {'simcse': IntraConfig(), 'listmle': IntraConfig(rank=True), 'ima': IntraConfig(ima=True), 'iml': IntraConfig(ima=True, rank=True)}
 GRID = {'ima_target0.0225': IntraConfig(ima=True, target_temp=0.0225), 'ima_kltau10': IntraConfig(ima=True, kl_tau=10.0),
         'ima_mu0.02': IntraConfig(ima=True, mu=0.02), 'listmle_mean': IntraConfig(rank=True, listmle_norm='mean'),
-        'listmle_mu0.02': IntraConfig(rank=True, mu=0.02), 'iml_matched_mean': IntraConfig(ima=True, rank=True, target_temp=0.0225, listmle_norm='mean')}
+        'listmle_mu0.02': IntraConfig(rank=True, mu=0.02), 'iml_matched_mean': IntraConfig(ima=True, rank=True, target_temp=0.0225, listmle_norm='mean'),
+        'iml_mean_kltau10': IntraConfig(ima=True, rank=True, kl_tau=10.0, listmle_norm='mean')}
 
 # %% ../nbs/46_minilm_mpnet.ipynb #ac269fed
 def intra_loss(z1:torch.Tensor, z2:torch.Tensor, # (N, d) two dropout views of the batch

@@ -103,7 +103,9 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
         g = gather_batch(b)
         temb = None
         if ('image_feats' in g or self.cfg.intra_text) and self.cache is not None:
-            temb = self.cache.get(batch['sent_idx'] if self.world == 1 else g['sent_idx'].cpu(), device=self.device)
+            idx = getattr(batch, 'global_idx', None)  # the loader's host copy of the global batch's indices
+            if idx is None: idx = batch['sent_idx'] if self.world == 1 else g['sent_idx'].cpu()
+            temb = self.cache.get(idx, device=self.device)
         with shared_rng(self.cfg.seed * 1_000_003 + self.step):
             loss, logs = self.objective(out, g, temb)
     if sync: return loss.float(), {k: float(v) for k, v in logs.items()}

@@ -125,3 +125,15 @@ def test_objective_equals_its_reference_terms(tmp_path):
     for g, w in zip(got, want):
         assert (g is None) == (w is None)
         if g is not None: torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
+
+@pytest.mark.parametrize('pooler', ['cls', 'avg'])
+def test_student_step_makes_no_host_read(tmp_path, pooler):
+    "The student's two-view forward and backward (a BERT under SDPA, handed a 4-D mask) never wait for the device."
+    torch.set_num_threads(1)
+    tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4, train_pooler=pooler)), progress=False)
+    assert tr.student.backbone.config._attn_implementation == 'sdpa'
+    b = next(iter(tr.loader))
+    assert int(b['attention_mask'].min()) == 0  # the batch is padded, so a 2-D mask would be inspected
+    with _HostReads():
+        out = tr.student(b['input_ids'], b['attention_mask'])
+        (out['z'].sum() + out['pooled'].sum()).backward()
