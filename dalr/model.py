@@ -45,7 +45,7 @@ class StudentEncoder(nn.Module):
         self.mlp = MLPHead(self.dim) if mlp else None
         if getattr(backbone, 'pooler', None) is not None: backbone.pooler.requires_grad_(False)
 
-# %% ../nbs/10_model.ipynb #22d9e121
+# %% ../nbs/10_model.ipynb #fb3b6526
 MASK_4D_TYPES = ('bert', 'roberta', 'xlm-roberta') # backbones whose SDPA attention takes a 4-D boolean mask as it is
 
 def backbone_mask(backbone:PreTrainedModel, # the model the mask is for

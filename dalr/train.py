@@ -56,6 +56,7 @@ class Trainer:
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
         self.objective = DALRObjective(objective_config(cfg), dim=self.student.dim, image_dim=img_dim).to(self.device)
+        if cfg.compile: self.objective.compile(dynamic=True)  # one graph: the step's checks are deferred
         if self.world > 1: torch.manual_seed(cfg.seed + 7919 * self.rank)
         self._setup_loop()
 

@@ -2,7 +2,7 @@
 loss and gradients of padding to `max_length`; the deferred logs (0-d tensors read later) equal the floats read now; the
 objective's forward and backward neither read a tensor on the host nor make a host tensor to copy to the device; and the
 fused objective gives the loss, components and gradients of its term-by-term reference."""
-import pytest, torch
+import shutil, pytest, torch
 from dalr.presets import get_config
 from dalr.train import Trainer
 
@@ -137,3 +137,25 @@ def test_student_step_makes_no_host_read(tmp_path, pooler):
     with _HostReads():
         out = tr.student(b['input_ids'], b['attention_mask'])
         (out['z'].sum() + out['pooled'].sum()).backward()
+
+@pytest.mark.skipif(shutil.which('g++') is None and shutil.which('cc') is None, reason='torch.compile on CPU needs a C++ compiler')
+def test_compiled_step_equals_eager(tmp_path):
+    "`compile=True` (backbone and objective under torch.compile) gives the eager step's loss, logs and gradients."
+    torch.set_num_threads(1)
+    torch._dynamo.reset()
+    def first_step(compile):
+        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(compile)), world_scenes=100, max_steps=4, compile=compile)), progress=False)
+        tr.student.eval()  # no dropout: both trainers see the same network
+        assert (tr.objective._compiled_call_impl is not None) == compile
+        pb = next(b for b in tr.loader if b.is_pair)
+        tr.opt.zero_grad(set_to_none=True)
+        loss, logs = tr.loss(pb, sync=False)
+        loss.backward()
+        return loss.detach(), {k: float(v) for k, v in logs.items() if k != 'pair'}, [p.grad for p in tr.params]
+    (le, loge, ge), (lc, logc, gc) = first_step(False), first_step(True)
+    torch.testing.assert_close(lc, le, rtol=1e-5, atol=1e-5)
+    assert logc.keys() == loge.keys() and all(abs(logc[k] - loge[k]) <= 1e-4 * max(1, abs(loge[k])) for k in loge)
+    assert sum(g is not None for g in ge) > 10
+    for a, b in zip(ge, gc):
+        assert (a is None) == (b is None)
+        if a is not None: torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
