@@ -17,6 +17,7 @@ from .distributed import barrier, is_main_process
 from .presets import ConfigError, check_data, get_config, parse_overrides
 from .sts import STS_TASKS
 from .transfer import TRANSFER_TASKS
+from .study_text import STUDY_ROWS, STUDY_DEFAULT_ROWS, study_run
 
 # %% auto #0
 __all__ = ['ROWS', 'HEADS', 'PUBLISHED', 'FAMILIES', 'Family', 'train_run', 'run_path', 'run_all', 'collect', 'summarise',
@@ -26,7 +27,8 @@ __all__ = ['ROWS', 'HEADS', 'PUBLISHED', 'FAMILIES', 'Family', 'train_run', 'run
 ROWS = {'simcse': 'SimCSE', 'mcse': 'MCSE', 'cml': '+CML', 'iml': '+IML', 'dalr': 'DALR'}
 HEADS = {**dict(zip(STS_TASKS, ('STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'STS-B', 'SICK-R'))),
          **dict(zip(TRANSFER_TASKS, ('MR', 'CR', 'SUBJ', 'MPQA', 'SST-2', 'TREC', 'MRPC'))),
-         'synthetic_sts': 'synthetic STS', 'sts_avg': 'Avg.', 'transfer_avg': 'Avg.'}
+         'synthetic_sts': 'synthetic STS', 'sts_avg': 'Avg.', 'transfer_avg': 'Avg.',
+         'stsb_dev': 'STS-B dev', 'spearman': 'held-out Spearman', 'offdiag': 'off-diagonal cos'}
 
 # %% ../nbs/36_reproduce.ipynb #23d5d9fd
 def _sts_row(*v): return {**dict(zip(STS_TASKS, v[:-1])), 'sts_avg': v[-1]}
@@ -49,6 +51,9 @@ class Family:
     published:dict = field(default_factory=dict) # row -> {score key: the paper's value}
     overrides:dict = field(default_factory=dict) # `TrainConfig` fields set for every run of the family
     run:Callable|None = None # (family, row, seed, run_dir, overrides) -> {score key: value}; None: `train_run`
+    rows:tuple = tuple(ROWS) # the rows this family can run
+    default_rows:tuple|None = None # the rows run when none are named (None: all of `rows`)
+    extra:dict = field(default_factory=dict) # more tables: name -> score keys
 
 # %% ../nbs/36_reproduce.ipynb #330ae559
 def train_run(fam:Family, row:str, seed:int, run_dir:Path, overrides:tuple=())->dict:
@@ -64,6 +69,8 @@ def train_run(fam:Family, row:str, seed:int, run_dir:Path, overrides:tuple=())->
 FAMILIES:dict[str, Family] = {'tiny': Family('tiny', sts=('synthetic_sts',), transfer=())}
 for _p in ('paper-flickr-bert', 'paper-coco-bert', 'paper-flickr-roberta', 'paper-coco-roberta'):
     FAMILIES[_p] = Family(_p, overrides={'test': 'all'}, published=PUBLISHED.get(_p, {}))
+FAMILIES['minilm-mpnet'] = Family('minilm-mpnet', run=study_run, rows=STUDY_ROWS, default_rows=STUDY_DEFAULT_ROWS,
+                                  extra={'diagnostic': ('stsb_dev', 'spearman', 'offdiag')})
 
 # %% ../nbs/36_reproduce.ipynb #2abe60e1
 def run_path(out:str|Path, row:str, seed:int)->Path:
@@ -120,8 +127,10 @@ def summarise(fam:Family, runs:dict)->dict:
 
 # %% ../nbs/36_reproduce.ipynb #4e9b8aa4
 def _ms(s:dict, c:str)->str:
-    "Row `s`'s mean of score `c` ± its std over seeds (the mean alone for one seed: no spread to show)."
-    return '—' if c not in s['mean'] else f"{s['mean'][c]:.2f}" + (f" ± {s['std'][c]:.2f}" if s['n'] > 1 else '')
+    "Row `s`'s mean of score `c` ± its std over seeds (the mean alone for one seed: no spread to show; three decimals for values under 1.5, such as cosines)."
+    if c not in s['mean']: return '—'
+    d = 3 if abs(s['mean'][c]) < 1.5 else 2
+    return f"{s['mean'][c]:.{d}f}" + (f" ± {s['std'][c]:.{d}f}" if s['n'] > 1 else '')
 
 def md_table(cols:list[str], summary:dict, published:dict, rows)->str:
     "A markdown table of `cols` (score keys): measured mean ± std per row (the mean alone for one seed), the paper's numbers beneath."
@@ -135,7 +144,8 @@ def md_table(cols:list[str], summary:dict, published:dict, rows)->str:
 
 # %% ../nbs/36_reproduce.ipynb #c95281bc
 def _per_seed_avg(fam:Family, runs:dict, r:str)->str:
-    return ', '.join(f"{_with_averages(fam, sc)['sts_avg']:.1f}" for sc in runs.get(r, {}).values())
+    avgs = [_with_averages(fam, sc).get('sts_avg') for sc in runs.get(r, {}).values()]
+    return ', '.join(f"{a:.1f}" for a in avgs if a is not None)
 
 def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
     "STS Avg. (and TR Avg.) per row with each seed's STS Avg. and the gain over SimCSE, the paper's gain beneath."
@@ -154,11 +164,13 @@ def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
 
 # %% ../nbs/36_reproduce.ipynb #fb7d1a5f
 def tables(fam:Family, runs:dict, summary:dict, rows)->dict:
-    "The STS, transfer and ablation tables of `fam` as markdown strings (transfer only when the family has it)."
+    "The STS, transfer, ablation and the family's extra tables as markdown strings (transfer only when a run has transfer scores)."
     sts = list(fam.sts) + (['sts_avg'] if len(fam.sts) > 1 else [])
     out = {'sts': md_table(sts, summary, fam.published, rows)}
-    if fam.transfer: out['transfer'] = md_table(list(fam.transfer) + ['transfer_avg'], summary, fam.published, rows)
+    if any(k in s['mean'] for k in fam.transfer for s in summary.values()):
+        out['transfer'] = md_table(list(fam.transfer) + ['transfer_avg'], summary, fam.published, rows)
     out['ablation'] = ablation_table(fam, runs, summary, rows)
+    for name, cols in fam.extra.items(): out[name] = md_table(list(cols), summary, fam.published, rows)
     return out
 
 # %% ../nbs/36_reproduce.ipynb #51222e67
@@ -184,7 +196,7 @@ def plot_summary(runs:dict, summary:dict, fam:Family, rows, out:str|Path, title:
 
 # %% ../nbs/36_reproduce.ipynb #128f63c0
 def reproduce(family:str='tiny', # a key of `FAMILIES`
-              rows=tuple(ROWS), # row names (`ROWS` keys)
+              rows=None, # row names (the family's `rows`; None: its default rows)
               seeds=(1, 2, 3), # one run per row and seed
               out:str|Path|None=None, # results folder (default: runs/reproduce/<family>)
               jobs:int=1, # runs in parallel worker processes
@@ -192,9 +204,10 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
              )->dict: # the contents of tables.json
     "Run every (row, seed) of `family` not finished yet, then write the tables (markdown + JSON) and the plot."
     if family not in FAMILIES: raise ConfigError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
-    bad = [r for r in rows if r not in ROWS]
-    if bad: raise ConfigError(f"unknown row {bad[0]!r}; valid rows: {', '.join(ROWS)}")
     fam, out, t0 = FAMILIES[family], Path(out or f'runs/reproduce/{family}'), time.time()
+    rows = tuple(rows or fam.default_rows or fam.rows)
+    bad = [r for r in rows if r not in fam.rows]
+    if bad: raise ConfigError(f"unknown row {bad[0]!r} for family {family}; valid rows: {', '.join(fam.rows)}")
     if fam.run is None:
         for r in rows: check_data(get_config(fam.preset, {**fam.overrides, **parse_overrides(list(overrides)), 'variant': r}))
     started = run_all(fam, rows, seeds, out, jobs, overrides)
@@ -205,28 +218,29 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
                seconds=round(time.time() - t0, 1), env=env_versions())
     with atomic_write(out/'tables.json', 'w') as f: json.dump(res, f, indent=1)
     with atomic_write(out/'tables.md', 'w') as f: f.write(report(res))
-    plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seed{'s' * (len(seeds) != 1)}")
+    if any('sts_avg' in s['mean'] for s in summary.values()):
+        plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seed{'s' * (len(seeds) != 1)}")
     return res
 
 # %% ../nbs/36_reproduce.ipynb #3d84caed
 def report(res:dict)->str:
     "The markdown report of a `reproduce` result."
     head = f"# {res['family']}: rows {', '.join(res['rows'])}; seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds; paper's numbers beneath)"
-    names = {'sts': 'STS (Spearman ×100)', 'transfer': 'Transfer (accuracy)', 'ablation': 'Ablation'}
+    names = {'sts': 'STS (Spearman ×100)', 'transfer': 'Transfer (accuracy)', 'ablation': 'Ablation', 'diagnostic': 'Held-out diagnostic'}
     bef = [v for s in res['summary'].values() for k, v in s['mean'].items() if k.startswith('before/')]
     if bef: head += f"\n\nUntrained encoder: {np.mean(bef):.2f} (mean of the rows' `before/` scores); {len(res['started'])} runs trained in this call, {res['seconds']:.0f} s."
-    return head + ''.join(f"\n\n## {names[k]}\n\n{v}" for k, v in res['tables'].items()) + '\n'
+    return head + ''.join(f"\n\n## {names.get(k, k)}\n\n{v}" for k, v in res['tables'].items()) + '\n'
 
 # %% ../nbs/36_reproduce.ipynb #b0082c49
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr reproduce', description="Train the paper's rows over seeds and write the STS, transfer and ablation tables beside the paper's numbers.",
-                                epilog=f"families: {', '.join(FAMILIES)}; rows: {', '.join(ROWS)}")
+                                epilog='; '.join(f"{k} rows: {' '.join(f.rows)}" for k, f in FAMILIES.items()))
     p.add_argument('--family', default='tiny', help='preset family (default: tiny, the synthetic world on CPU)')
-    p.add_argument('--rows', nargs='+', default=list(ROWS), help='rows to run (default: all)')
+    p.add_argument('--rows', nargs='+', default=list(ROWS), help="rows to run (default: the family's default rows)")
     p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3], help='seeds (default: 1 2 3)')
     p.add_argument('--jobs', type=int, default=1, help='runs in parallel worker processes (default: 1)')
     p.add_argument('--out', help='results folder (default: runs/reproduce/FAMILY)')
-    p.add_argument('overrides', nargs='*', help='key=value TrainConfig overrides applied to every run')
+    p.add_argument('overrides', nargs='*', help='key=value overrides for every run: TrainConfig fields (minilm-mpnet: study settings)')
     return p
 
 # %% ../nbs/36_reproduce.ipynb #83858317

@@ -23,10 +23,12 @@ from .encoder import Encoder
 from .sts import sts_dev_score
 from .eval import evaluate
 from .analysis import rank_agreement
+from .presets import ConfigError
 
 # %% auto #0
-__all__ = ['MPNET_WHEELS', 'ROWS', 'GRID', 'STS7', 'minilm_dir', 'assemble_mpnet', 'study_captions', 'study_cache', 'IntraConfig',
-           'intra_loss', 'train_student', 'held_out', 'score_row', 'study_table', 'run_study']
+__all__ = ['MPNET_WHEELS', 'ROWS', 'GRID', 'STS7', 'STUDY_SETTINGS', 'STUDY_ROWS', 'STUDY_DEFAULT_ROWS', 'minilm_dir',
+           'assemble_mpnet', 'study_captions', 'study_cache', 'IntraConfig', 'intra_loss', 'train_student', 'held_out',
+           'score_row', 'study_table', 'study_encoder', 'run_study', 'study_settings', 'study_run']
 
 # %% ../nbs/46_minilm_mpnet.ipynb #8e124e61
 def minilm_dir()->Path:
@@ -208,6 +210,23 @@ def study_table(summary:dict, # `run_study`'s summary
     lines = ['| row | seeds | ' + ' | '.join(cols) + ' |', '|---|---|' + '---|' * len(cols)]
     return '\n'.join(lines + [f"| {n} | {s['n']} | " + ' | '.join(fmt(c, s.get(c)) for c in cols) + ' |' for n, s in summary.items()])
 
+# %% ../nbs/46_minilm_mpnet.ipynb #fc0492fb
+def study_encoder(name:str, # 'untrained', 'teacher', or a trained row's name
+                  row:IntraConfig|None, # the trained row's terms (None for 'untrained' and 'teacher')
+                  train:list[str], cache:TeacherCache, # training captions and their teacher cache
+                  seed:int=0, steps:int=300, batch_size:int=64, max_length:int=32, lr:float=2e-5,
+                  teacher:str|Path|None=None, # the teacher's folder or hub id (for the 'teacher' row)
+                  student:str|Path|None=None, # student folder; None: MiniLM
+                  device:str|None=None)->tuple[Encoder, list]: # (the encoder to score, its per-step training log)
+    "The mean-pooled encoder of one study row: the teacher, the untrained student, or the student trained with `row`."
+    if name == 'teacher':
+        if teacher is None: raise ValueError("the 'teacher' row needs the teacher model, not only its cache")
+        return Encoder.from_hf(AutoModel.from_pretrained(str(teacher), dtype=torch.float32), AutoTokenizer.from_pretrained(str(teacher)), 'avg', device=device, name='teacher'), []
+    path = str(student or minilm_dir())
+    if name == 'untrained': model, tok, tlog = AutoModel.from_pretrained(path, dtype=torch.float32).to(default_device(device)), AutoTokenizer.from_pretrained(path), []
+    else: model, tok, tlog = train_student(train, cache, row, steps, batch_size, max_length, lr, seed, student=student, device=device)
+    return Encoder.from_hf(model.eval(), tok, 'avg', name=name), tlog
+
 # %% ../nbs/46_minilm_mpnet.ipynb #801c5872
 def run_study(out:str|Path, # folder for `results.json`, `table.md` and the teacher cache
               rows:tuple|dict=('untrained', 'simcse', 'listmle', 'ima', 'iml', 'teacher'), # names in `ROWS` (plus 'untrained', 'teacher') or name -> `IntraConfig`
@@ -236,11 +255,7 @@ def run_study(out:str|Path, # folder for `results.json`, `table.md` and the teac
             if results.get(name, {}).get(str(seed), {}).get('spec') == spec: continue
             if name == 'teacher' and teacher is None: continue
             t0 = time.perf_counter()
-            if name == 'teacher': enc = Encoder.from_hf(AutoModel.from_pretrained(str(teacher), dtype=torch.float32), AutoTokenizer.from_pretrained(str(teacher)), 'avg', device=device, name='teacher')
-            else:
-                model, tok, tlog = (AutoModel.from_pretrained(str(student or minilm_dir()), dtype=torch.float32).to(default_device(device)), AutoTokenizer.from_pretrained(str(student or minilm_dir())), []) if name == 'untrained' else \
-                    train_student(train, c, row, steps, batch_size, max_length, lr, seed, student=student, device=device)
-                enc = Encoder.from_hf(model.eval(), tok, 'avg', name=name)
+            enc, tlog = study_encoder(name, row, train, c, seed, steps, batch_size, max_length, lr, teacher, student, device)
             scores = score_row(enc, test, teacher_test, tasks)
             results.setdefault(name, {})[str(seed)] = dict(spec=spec, scores=scores, seconds=round(time.perf_counter() - t0, 1),
                                                            first_step=tlog[0] if tlog else None, last_step=tlog[-1] if tlog else None)
@@ -249,3 +264,44 @@ def run_study(out:str|Path, # folder for `results.json`, `table.md` and the teac
     summary = _summary({n: results[n] for n in rows if n in results})
     with atomic_write(out/'table.md', 'w') as f: f.write(study_table(summary) + '\n')
     return summary
+
+# %% ../nbs/46_minilm_mpnet.ipynb #ccefcaab
+STUDY_SETTINGS = dict(captions=20000, steps=300, batch_size=64, max_length=32, lr=2e-5, tasks='sts',
+                      teacher='sentence-transformers/all-mpnet-base-v2', cache='', student='', device='')
+STUDY_ROWS = ('untrained', *ROWS, *GRID, 'teacher') # every row the family can run
+STUDY_DEFAULT_ROWS = ('untrained', *ROWS, 'teacher') # the rows run when none are named
+
+def study_settings(overrides=(), # 'key=value' strings, keys from `STUDY_SETTINGS`
+                  )->dict: # the settings, typed as their defaults
+    "The study's settings with `key=value` overrides applied."
+    out = dict(STUDY_SETTINGS)
+    for o in overrides:
+        k, eq, v = o.partition('=')
+        if not eq or k not in out: raise ConfigError(f"override {o!r}: the minilm-mpnet family takes key=value with key one of {', '.join(out)}")
+        try: out[k] = type(out[k])(v)
+        except ValueError: raise ConfigError(f"override {o!r}: {k} must be {type(out[k]).__name__}") from None
+    return out
+
+# %% ../nbs/46_minilm_mpnet.ipynb #72c9f444
+def study_run(fam, row:str, seed:int, # the family (unused), the row and its seed
+              run_dir:str|Path, # this run's folder; the teacher cache lives beside it
+              overrides:tuple=())->dict: # 'key=value' study settings
+    "One (row, seed) of the `minilm-mpnet` family: train or load the row's encoder and score it."
+    s, run_dir = study_settings(overrides), Path(run_dir)
+    if row not in STUDY_ROWS: raise ConfigError(f"unknown row {row!r} for minilm-mpnet; valid rows: {', '.join(STUDY_ROWS)}")
+    spec = dict(s, row=row, seed=None if row in ('untrained', 'teacher') else seed)
+    for other in sorted(run_dir.parent.glob(f'{row}-seed*/spec.json')):  # a seed-free row scored under another seed
+        if json.loads(other.read_text()) == spec and (other.parent/'scores.json').exists():
+            scores = json.loads((other.parent/'scores.json').read_text())['scores']
+            break
+    else:
+        train, test = study_captions(s['captions'])
+        teacher = s['teacher'] or None
+        c = study_cache(s['cache'] or run_dir.parent/'teacher_cache', train + test, teacher, device=s['device'] or None)
+        enc, _ = study_encoder(row, {**ROWS, **GRID}.get(row), train, c, seed, s['steps'], s['batch_size'], s['max_length'], s['lr'],
+                               teacher, s['student'] or None, s['device'] or None)
+        tasks = s['tasks'] if s['tasks'] in ('sts', 'transfer', 'all') else s['tasks'].split(',')
+        scores = score_row(enc, test, c.get(torch.arange(len(train), len(train) + len(test)))[0], tasks)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(run_dir/'spec.json', 'w') as f: json.dump(spec, f, indent=1)
+    return scores

@@ -46,3 +46,27 @@ def test_rerun_trains_only_what_is_missing(tiny):
     assert res['started'] == [['dalr', 1]]
     assert res['summary'] == before['summary']
     assert reproduce('tiny', list(ROWS), [1], out)['started'] == []
+
+
+def test_minilm_mpnet_family(tmp_path):
+    """`dalr reproduce --family minilm-mpnet` in miniature (MiniLM as its own teacher, 64 captions, STS-B): the seed-free
+    untrained row is scored once and reused, trained rows differ by seed, the diagnostic table is written, a rerun trains nothing."""
+    from dalr.study_text import minilm_dir
+    out = tmp_path/'mm'
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    args = ['reproduce', '--family', 'minilm-mpnet', '--rows', 'untrained', 'listmle', '--seeds', '0', '1', '--out', str(out),
+            f'teacher={minilm_dir()}', 'captions=64', 'steps=3', 'batch_size=16', 'max_length=16', 'tasks=STSBenchmark']
+    r = subprocess.run([sys.executable, '-c', 'import sys; from dalr.cli import main; sys.exit(main())', *args], env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out/'tables.json').read_text())
+    assert sorted(map(tuple, res['started'])) == [('listmle', 0), ('listmle', 1), ('untrained', 0), ('untrained', 1)]
+    runs = res['runs']
+    assert runs['untrained']['0'] == runs['untrained']['1'] and abs(runs['untrained']['0']['STSBenchmark'] - 82.03) < 0.01
+    assert abs(runs['untrained']['0']['spearman'] - 1.0) < 1e-3
+    secs = [json.loads((out/f'untrained-seed{s}'/'scores.json').read_text())['seconds'] for s in (0, 1)]
+    assert secs[1] < 0.5 < secs[0], secs  # seed 1 took seed 0's scores instead of evaluating again
+    assert runs['listmle']['0']['STSBenchmark'] != runs['listmle']['1']['STSBenchmark']
+    assert list(res['tables']) == ['sts', 'ablation', 'diagnostic'] and '## Held-out diagnostic' in r.stdout
+    assert (out/'teacher_cache'/'meta.json').exists() and not (out/'reproduce.png').exists()  # STS-B alone: no STS average to plot
+    from dalr.reproduce import reproduce
+    assert reproduce('minilm-mpnet', ['untrained', 'listmle'], [0, 1], out, overrides=args[-6:])['started'] == []
