@@ -185,7 +185,7 @@ def load(cls:Encoder, model:str, # a local model directory or a Hugging Face hub
     pooler = pooler or default_pooler(model)
     if pooler == 'st': return cls._load_st(model, device, batch_size)
     from transformers import AutoModel, AutoTokenizer
-    tok, m = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model)
+    tok, m = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model, dtype=torch.float32)  # half-precision files are scored in full precision
     return cls.from_hf(m, tok, pooler, device=default_device(device), max_length=max_length, batch_size=batch_size, name=model)
 
 # %% ../nbs/01_encoder.ipynb #e6b0efb0

@@ -210,7 +210,7 @@ def study_table(summary:dict, # `run_study`'s summary
     lines = ['| row | seeds | ' + ' | '.join(cols) + ' |', '|---|---|' + '---|' * len(cols)]
     return '\n'.join(lines + [f"| {n} | {s['n']} | " + ' | '.join(fmt(c, s.get(c)) for c in cols) + ' |' for n, s in summary.items()])
 
-# %% ../nbs/46_minilm_mpnet.ipynb #fc0492fb
+# %% ../nbs/46_minilm_mpnet.ipynb #b417ec3c
 def study_encoder(name:str, # 'untrained', 'teacher', or a trained row's name
                   row:IntraConfig|None, # the trained row's terms (None for 'untrained' and 'teacher')
                   train:list[str], cache:TeacherCache, # training captions and their teacher cache
@@ -265,7 +265,7 @@ def run_study(out:str|Path, # folder for `results.json`, `table.md` and the teac
     with atomic_write(out/'table.md', 'w') as f: f.write(study_table(summary) + '\n')
     return summary
 
-# %% ../nbs/46_minilm_mpnet.ipynb #ccefcaab
+# %% ../nbs/46_minilm_mpnet.ipynb #64dd9de3
 STUDY_SETTINGS = dict(captions=20000, steps=300, batch_size=64, max_length=32, lr=2e-5, tasks='sts',
                       teacher='sentence-transformers/all-mpnet-base-v2', cache='', student='', device='')
 STUDY_ROWS = ('untrained', *ROWS, *GRID, 'teacher') # every row the family can run
@@ -282,7 +282,7 @@ def study_settings(overrides=(), # 'key=value' strings, keys from `STUDY_SETTING
         except ValueError: raise ConfigError(f"override {o!r}: {k} must be {type(out[k]).__name__}") from None
     return out
 
-# %% ../nbs/46_minilm_mpnet.ipynb #72c9f444
+# %% ../nbs/46_minilm_mpnet.ipynb #b23a71b2
 def study_run(fam, row:str, seed:int, # the family (unused), the row and its seed
               run_dir:str|Path, # this run's folder; the teacher cache lives beside it
               overrides:tuple=())->dict: # 'key=value' study settings
