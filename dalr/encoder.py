@@ -193,8 +193,9 @@ def load(cls:Encoder, model:str, # a local model directory or a Hugging Face hub
 def _load_st(cls:Encoder, model:str, device:str|torch.device|None=None, batch_size:int=64)->Encoder:
     "Wrap a sentence-transformers model's `encode`."
     from sentence_transformers import SentenceTransformer
-    st = SentenceTransformer(model, device=str(default_device(device)))
+    st = SentenceTransformer(model, device=str(default_device(device)), model_kwargs={'dtype': torch.float32})  # full precision, as `load`
     fn = lambda batch: st.encode(batch, batch_size=len(batch), convert_to_tensor=True, show_progress_bar=False)
     enc = cls(fn, batch_size=batch_size, name=model, pooler='st')
+    enc.st = st # the sentence-transformers model itself
     enc._dim = (getattr(st, 'get_embedding_dimension', None) or st.get_sentence_embedding_dimension)()
     return enc
