@@ -2,7 +2,8 @@
 # Every GPU figure the open issues ask for, in one call of the device tool (about 9 minutes on an H100).
 #
 # On the CPU machine, once:  python bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
-# Then one device call:       command "bash bench/device_checks.sh", carry [".devdata"], timeout_s 600
+# Then one device call:       command "bash bench/device_checks.sh", carry [".devdata/wheels", ".devdata/tok",
+#                             ".devdata/minilm", ".devdata/data"], timeout_s 600
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures:

@@ -149,9 +149,10 @@ def _per_seed_avg(fam:Family, runs:dict, r:str)->str:
 
 def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
     "STS Avg. (and TR Avg.) per row with each seed's STS Avg. and the gain over SimCSE, the paper's gain beneath."
-    cols = ['sts_avg'] + (['transfer_avg'] if fam.transfer else [])
+    tr = any('transfer_avg' in s['mean'] for s in summary.values())
+    cols = ['sts_avg'] + (['transfer_avg'] if tr else [])
     base = summary.get('simcse', {}).get('mean', {}).get('sts_avg'); pbase = fam.published.get('simcse', {}).get('sts_avg')
-    lines = ['| row | STS Avg. | ' + ('TR Avg. | ' if fam.transfer else '') + 'per seed (STS Avg.) | Δ STS Avg. vs SimCSE |', '|---' * (len(cols) + 3) + '|']
+    lines = ['| row | STS Avg. | ' + ('TR Avg. | ' if tr else '') + 'per seed (STS Avg.) | Δ STS Avg. vs SimCSE |', '|---' * (len(cols) + 3) + '|']
     for r in [r for r in rows if r in summary]:
         s, p = summary[r], fam.published.get(r, {})
         gain = f"{s['mean']['sts_avg'] - base:+.2f}" if base is not None and 'sts_avg' in s['mean'] else '—'
@@ -252,5 +253,6 @@ def reproduce_main(argv:list[str]|None=None, # arguments after `dalr reproduce`
     except (ConfigError, FileNotFoundError) as e: print(f"dalr reproduce: error: {e}", file=sys.stderr); return 2
     if res:
         out = Path(a.out or f'runs/reproduce/{a.family}')
-        print(report(res)); print(f"wrote {out/'tables.md'}, {out/'tables.json'}, {out/'reproduce.png'} ({res['seconds']:.0f} s)")
+        wrote = [str(p) for p in (out/'tables.md', out/'tables.json', out/'reproduce.png') if p.exists()]
+        print(report(res)); print(f"wrote {', '.join(wrote)} ({res['seconds']:.0f} s)")
     return 0

@@ -68,5 +68,6 @@ def test_minilm_mpnet_family(tmp_path):
     assert runs['listmle']['0']['STSBenchmark'] != runs['listmle']['1']['STSBenchmark']
     assert list(res['tables']) == ['sts', 'ablation', 'diagnostic'] and '## Held-out diagnostic' in r.stdout
     assert (out/'teacher_cache'/'meta.json').exists() and not (out/'reproduce.png').exists()  # STS-B alone: no STS average to plot
+    assert 'reproduce.png' not in r.stdout.strip().splitlines()[-1] and 'TR Avg.' not in res['tables']['ablation']
     from dalr.reproduce import reproduce
     assert reproduce('minilm-mpnet', ['untrained', 'listmle'], [0, 1], out, overrides=args[-6:])['started'] == []
