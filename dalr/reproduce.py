@@ -233,9 +233,15 @@ def report(res:dict)->str:
     return head + ''.join(f"\n\n## {names.get(k, k)}\n\n{v}" for k, v in res['tables'].items()) + '\n'
 
 # %% ../nbs/36_reproduce.ipynb #b0082c49
+def _families_help()->str:
+    "Families grouped by the rows they run."
+    by_rows = {}
+    for k, f in FAMILIES.items(): by_rows.setdefault(f.rows, []).append(k)
+    return 'families: ' + '; '.join(f"{', '.join(ks)} (rows: {' '.join(r)})" for r, ks in by_rows.items())
+
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr reproduce', description="Train the paper's rows over seeds and write the STS, transfer and ablation tables beside the paper's numbers.",
-                                epilog='; '.join(f"{k} rows: {' '.join(f.rows)}" for k, f in FAMILIES.items()))
+                                epilog=_families_help())
     p.add_argument('--family', default='tiny', help='preset family (default: tiny, the synthetic world on CPU)')
     p.add_argument('--rows', nargs='+', default=list(ROWS), help="rows to run (default: the family's default rows)")
     p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3], help='seeds (default: 1 2 3)')
