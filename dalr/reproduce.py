@@ -149,7 +149,7 @@ def _per_seed_avg(fam:Family, runs:dict, r:str)->str:
 
 def ablation_table(fam:Family, runs:dict, summary:dict, rows)->str:
     "STS Avg. (and TR Avg.) per row with each seed's STS Avg. and the gain over SimCSE, the paper's gain beneath."
-    tr = any('transfer_avg' in s['mean'] for s in summary.values())
+    tr = any('transfer_avg' in s['mean'] for s in summary.values()) or any('transfer_avg' in fam.published.get(r, {}) for r in rows)
     cols = ['sts_avg'] + (['transfer_avg'] if tr else [])
     base = summary.get('simcse', {}).get('mean', {}).get('sts_avg'); pbase = fam.published.get('simcse', {}).get('sts_avg')
     lines = ['| row | STS Avg. | ' + ('TR Avg. | ' if tr else '') + 'per seed (STS Avg.) | Δ STS Avg. vs SimCSE |', '|---' * (len(cols) + 3) + '|']
