@@ -197,7 +197,7 @@ def plot_summary(runs:dict, summary:dict, fam:Family, rows, out:str|Path, title:
 
 # %% ../nbs/36_reproduce.ipynb #128f63c0
 def reproduce(family:str='tiny', # a key of `FAMILIES`
-              rows=None, # row names (the family's `rows`; None: its default rows)
+              rows:list|tuple|None=None, # row names (the family's `rows`; None: its default rows)
               seeds=(1, 2, 3), # one run per row and seed
               out:str|Path|None=None, # results folder (default: runs/reproduce/<family>)
               jobs:int=1, # runs in parallel worker processes
