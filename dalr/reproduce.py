@@ -243,7 +243,7 @@ def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr reproduce', description="Train the paper's rows over seeds and write the STS, transfer and ablation tables beside the paper's numbers.",
                                 epilog=_families_help())
     p.add_argument('--family', default='tiny', help='preset family (default: tiny, the synthetic world on CPU)')
-    p.add_argument('--rows', nargs='+', default=list(ROWS), help="rows to run (default: the family's default rows)")
+    p.add_argument('--rows', nargs='+', default=None, help="rows to run (default: the family's default rows)")
     p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3], help='seeds (default: 1 2 3)')
     p.add_argument('--jobs', type=int, default=1, help='runs in parallel worker processes (default: 1)')
     p.add_argument('--out', help='results folder (default: runs/reproduce/FAMILY)')
