@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/classifier.html.md"""
 
 # %% ../nbs/03_classifier.ipynb #1fdab6dd
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import numpy as np
 import torch
 from fastcore.basics import patch
@@ -18,7 +18,7 @@ __all__ = ['TEST_MODE', 'FAST_MODE', 'ClassifierConfig', 'StackedOptimizer', 'st
            'fit_logregs', 'nested_kfold', 'kfold_then_test', 'dev_then_test']
 
 # %% ../nbs/03_classifier.ipynb #d1464302
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClassifierConfig:
     "SentEval's logistic-regression settings (SimCSE's test mode by default)."
     optim:str='adam' # `'adam'` or `'rmsprop'`, with torch's default learning rates
@@ -30,6 +30,9 @@ class ClassifierConfig:
     l2_grid:tuple=(1e-5, 1e-4, 1e-3, 1e-2)
     validation_split:float=0.05 # share of the training data held out for early stopping in final fits
     seed:int=1111
+
+    def __repr__(self): # only the fields that differ from the defaults
+        return f"ClassifierConfig({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self) if getattr(self, f.name) != f.default)})"
 
 TEST_MODE = ClassifierConfig()
 FAST_MODE = ClassifierConfig(optim='rmsprop', batch_size=128, tenacity=3, epoch_size=2, kfold=5)

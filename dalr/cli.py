@@ -1,4 +1,4 @@
-"""One `dalr` command with a subcommand per job: `dalr train`, `dalr eval`, `dalr features`.
+"""One `dalr` command with a subcommand per job: `dalr train`, `dalr eval`, `dalr features`, `dalr fetch` and `dalr reproduce`.
 
 Docs: https://dalr-dev.github.io/dalr/cli.html.md"""
 

@@ -96,10 +96,10 @@ def load(cls:Results, path:str|Path)->Results:
 # %% ../nbs/05_eval.ipynb #d294c1e6
 @patch
 def timings(self:Results)->str:
-    "Per-task seconds, split into embedding and classification, as a markdown table."
+    "Per-task seconds, split into embedding (STS: all of it) and classification, as a markdown table."
     rows = {t: v if isinstance(v, dict) else {'total': v} for t, v in self.meta.get('timings_s', {}).items()}
     lines = ['| task | encode s | classify s | total s |', '|---|---|---|---|']
-    fmt = lambda v: '' if v is None else f'{v:.1f}'
+    fmt = lambda v: '–' if v is None else f'{v:.1f}'
     for t, v in rows.items(): lines.append(f"| {t} | {fmt(v.get('encode'))} | {fmt(v.get('classify'))} | {fmt(v.get('total'))} |")
     tot = {k: sum(v.get(k) or 0 for v in rows.values()) for k in ('encode', 'classify', 'total')}
     lines.append(f"| all | {tot['encode']:.1f} | {tot['classify']:.1f} | {tot['total']:.1f} |")
@@ -109,7 +109,7 @@ def timings(self:Results)->str:
 def _task_line(t:str, score:dict, secs:dict, count:str)->str:
     "One progress line: `[2/7] TREC: 80.40 (encode 3.1 s, classify 0.4 s, total 3.5 s)`."
     fig = score['spearman'] if 'spearman' in score else score['acc']
-    split = f"encode {secs['encode']:.1f} s, classify {secs['classify']:.1f} s, " if secs.get('encode') is not None else ''
+    split = f"encode {secs['encode']:.1f} s, classify {secs['classify']:.1f} s, " if secs.get('classify') is not None else ''
     return f"[{count}] {({**_STS_HEAD, **_TRANSFER_HEAD})[t]}: {fig:.2f} ({split}total {secs['total']:.1f} s)"
 
 def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[str] -> (N, d)`
@@ -127,11 +127,13 @@ def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[st
     scores, timings = {}, {}
     for i, t in enumerate(tqdm(names, desc='tasks', unit='task', disable=not progress), 1):
         t0 = time.perf_counter()
-        if t in STS_TASKS: scores[t], timings[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress), {}
+        if t in STS_TASKS:
+            scores[t] = sts_task(enc, t, root, batch_size=batch_size, progress=progress)
+            timings[t] = {'encode': round(time.perf_counter() - t0, 2)} # no classifier: embedding, cosines, Spearman
         else:
             scores[t] = transfer_task(enc, t, root, fast=fast, seed=seed, limit=limit, batch_size=batch_size, device=device, progress=progress)
             timings[t] = scores[t].pop('time_s')
-        timings[t]['total'] = round(time.perf_counter() - t0, 2)
+        timings[t]['total'] = timings[t]['encode'] if t in STS_TASKS else round(time.perf_counter() - t0, 2)
         if log: log(_task_line(t, scores[t], timings[t], f'{i}/{len(names)}'))
     meta = {'model': enc.name, 'pooler': enc.pooler, 'seed': seed, 'transfer_mode': 'fast' if fast else 'test', 'limit': limit,
             'tasks': names, 'data_dir': str(root), 'data_sha256': sha256_files(paths, root), 'env_versions': env_versions(),

@@ -37,6 +37,8 @@ def test_minilm_sts_b_and_trec(tmp_path):
     t = res['meta']['timings_s']['TREC']
     assert set(t) == {'encode', 'classify', 'total'} and 0 < t['classify'] <= t['total'] and 'time_s' not in res['scores']['TREC']
     assert '| task | encode s | classify s | total s |' in out and f"| TREC | {t['encode']:.1f} | {t['classify']:.1f} |" in out
+    s = res['meta']['timings_s']['STSBenchmark']
+    assert s == {'encode': s['total'], 'total': s['total']} and f"| STSBenchmark | {s['total']:.1f} | – | {s['total']:.1f} |" in out
     progress = [l for l in err.splitlines() if l.startswith('[')]
     assert progress[0].startswith('[1/2] STS-B: 82.0') and progress[0].endswith(' s)'), err
     assert progress[1] == f"[2/2] TREC: {res['scores']['TREC']['acc']:.2f} (encode {t['encode']:.1f} s, classify {t['classify']:.1f} s, total {t['total']:.1f} s)", err
