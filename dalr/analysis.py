@@ -178,7 +178,7 @@ def label_errors(positive, # (C, C) boolean labelling (diagonal ignored)
     P, J = np.asarray(positive, bool), np.asarray(overlap, float)
     off = ~np.eye(len(J), dtype=bool)
     pos, rel, unrel = P & off, (J >= high) & off, (J <= low) & off
-    return dict(fp_rate=(pos & unrel).sum() / max(pos.sum(), 1), fn_rate=(rel & ~pos).sum() / max(rel.sum(), 1),
+    return dict(fp_rate=float((pos & unrel).sum() / max(pos.sum(), 1)), fn_rate=float((rel & ~pos).sum() / max(rel.sum(), 1)),
                 fp=int((pos & unrel).sum()), fn=int((rel & ~pos).sum()), n_pos=int(pos.sum()), n_related=int(rel.sum()))
 
 # %% ../nbs/40_analysis.ipynb #6f1da27e

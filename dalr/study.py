@@ -96,13 +96,16 @@ def plot_gains(res:dict, # a `study` result
     "Heatmaps of each row's paired gain over `base` (mean ± std over seeds) across the CMB x ISD grid."
     import matplotlib.pyplot as plt
     objs = list(dict.fromkeys(tuple(s['objects']) for s in res['settings'])); foc = list(dict.fromkeys(s['focus'] for s in res['settings']))
-    fig, axs = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.6), squeeze=False)
+    fig, axs = plt.subplots(1, len(rows), figsize=(4.8 * len(rows), 3.6), squeeze=False)
     for ax, row in zip(axs[0], rows):
         g = {(g['objects'], g['focus']): g for g in gains(res, row, base)}
         M = np.array([[g[(o, f)]['mean'] for f in foc] for o in objs]); lim = max(np.nanmax(abs(M)), 1e-9)
-        ax.imshow(M, cmap='RdBu', vmin=-lim, vmax=lim)
+        im = ax.imshow(M, cmap='RdBu', vmin=-lim, vmax=lim)
+        fig.colorbar(im, ax=ax, shrink=.8, label='gain (STS ×100)')
         for i, o in enumerate(objs):
-            for j, f in enumerate(foc): ax.text(j, i, f"{g[(o, f)]['mean']:+.1f}\n±{g[(o, f)]['std']:.1f}", ha='center', va='center', fontsize=8)
+            for j, f in enumerate(foc):  # white text on the dark ends of the colour scale
+                ax.text(j, i, f"{g[(o, f)]['mean']:+.1f}\n±{g[(o, f)]['std']:.1f}", ha='center', va='center', fontsize=8,
+                        color='white' if abs(M[i, j]) > .6 * lim else 'black')
         ax.set_xticks(range(len(foc)), [f'focus {f:g}' for f in foc]); ax.set_yticks(range(len(objs)), [f'{o[0]}-{o[1]} objects' for o in objs])
         ax.set(title=f'{row} − {base} (STS ×100)', xlabel='ISD grows →', ylabel='CMB grows ↓')
     fig.tight_layout()

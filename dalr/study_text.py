@@ -194,16 +194,18 @@ def score_row(encoder:Encoder, # the model to score
 
 # %% ../nbs/46_minilm_mpnet.ipynb #f84f8bb4
 def _summary(results:dict)->dict:
+    "row -> metric -> (mean, sample standard deviation) over the row's seeds (std 0 for one seed), plus `n`."
     out = {}
     for name, runs in results.items():
         keys = sorted(set.intersection(*[set(r['scores']) for r in runs.values()]))
-        out[name] = {k: (float(np.mean([r['scores'][k] for r in runs.values()])), float(np.std([r['scores'][k] for r in runs.values()]))) for k in keys}
+        xs = {k: np.array([r['scores'][k] for r in runs.values()], dtype=float) for k in keys}
+        out[name] = {k: (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0) for k, v in xs.items()}
         out[name]['n'] = len(runs)
     return out
 
 def study_table(summary:dict, # `run_study`'s summary
                 cols:tuple=('STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'STSBenchmark', 'SICKRelatedness', 'sts_avg', 'transfer_avg', 'stsb_dev', 'spearman', 'offdiag'),
-               )->str: # a markdown table, mean ± std over seeds
+               )->str: # a markdown table, mean ± sample standard deviation over seeds
     "The study's summary as a markdown table."
     cols = [c for c in cols if any(c in s for s in summary.values())]
     fmt = lambda c, v: '' if v is None else (f'{v[0]:.3f} ± {v[1]:.3f}' if c in ('spearman', 'offdiag') else f'{v[0]:.2f} ± {v[1]:.2f}')
