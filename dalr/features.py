@@ -361,5 +361,6 @@ def features_main(argv:list[str]|None=None)->int:
         store = assemble_store(a.out_store, names, a.batch_size, recs, meta, tenc)
     except (ValueError, FileNotFoundError) as e:
         print(f"dalr features: error: {e}", file=sys.stderr); return 2
-    print(f"wrote {store}; {store.meta['n_skipped_images']} unreadable images listed in {skip_list_path(a.out_store)}")
+    n = store.meta['n_skipped_images']
+    print(f"wrote {store}; {n} unreadable image{'' if n == 1 else 's'} listed in {skip_list_path(a.out_store)}")
     return 0

@@ -10,7 +10,7 @@ import argparse, json, os, sys, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from .core import atomic_dir, cache_dir
-from .download import _extract, _fetch, _lock, _now, _sha256
+from .download import _OFFLINE_HELP, _extract, _fetch, _lock, _now, _sha256
 from .presets import WIKI1M_URL
 
 # %% auto #0
@@ -57,6 +57,12 @@ def check_source(folder:str|Path)->dict:
     return man
 
 # %% ../nbs/24_fetch.ipynb #e97d4e5c
+def _offline_help(name:str)->str:
+    "What to do when source `name` cannot be downloaded."
+    url = SOURCES[name].url; f = url.rsplit('/', 1)[1]
+    return (f"Offline? Download {url} where you can, put {f} in a folder and set $DALR_DATA_URL=file:///that/folder "
+            f"(or point $DALR_DATA_URL at a mirror that serves {f}).")
+
 def fetch(name:str, # a key of `SOURCES`
           dest:str|Path|None=None, # the data folder (default: `cache_dir()/name`)
          )->Path: # the data folder
@@ -68,7 +74,8 @@ def fetch(name:str, # a key of `SOURCES`
         url = source_url(name); dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f'.{name}-dl.') as tmp:
             got = Path(tmp)/url.rsplit('/', 1)[1]
-            size, digest = _fetch(url, got)
+            try: size, digest = _fetch(url, got)
+            except ConnectionError as e: raise ConnectionError(f"{str(e).removesuffix(_OFFLINE_HELP).rstrip()} {_offline_help(name)}") from e
             with atomic_dir(dest) as out:
                 if src.unpack: _extract(got, out)
                 else: got.rename(out/got.name)

@@ -41,12 +41,11 @@ class Teacher:
 
 # %% ../nbs/15_teachers.ipynb #70633854
 @patch
-@torch.no_grad()
 def tokens(self:Teacher, sentences:list[str], # one batch of sentences
           )->tuple: # (BaseModelOutput, attention_mask) on the teacher's device
     "Run the frozen model on one batch of sentences."
     b = self.tokenizer(list(sentences), padding=True, truncation=True, max_length=self.max_length, return_tensors='pt').to(self.device)
-    return self.model(**b, output_hidden_states=needs_hidden_states(self.pooler), return_dict=True), b['attention_mask']
+    with torch.no_grad(): return self.model(**b, output_hidden_states=needs_hidden_states(self.pooler), return_dict=True), b['attention_mask']
 
 # %% ../nbs/15_teachers.ipynb #9a509d19
 @patch
@@ -106,7 +105,8 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
           batch_size:int=4096, # sentences handed to a teacher per call
           normalize:bool=True, # store L2-normalised embeddings
           dtype:str='float32', # storage dtype: 'float32' or 'float16'
-          progress:bool=False)->TeacherCache: # show a progress bar
+          progress:bool=False, # show a progress bar
+         )->TeacherCache: # the new cache, opened with `sentences`
     "Embed `sentences` with every teacher once and store the results as memory-mapped arrays."
     if len(teachers) != len(names): raise ValueError(f"{len(teachers)} teachers but {len(names)} names")
     if len(set(names)) != len(names) or not all(re.fullmatch(r'[A-Za-z0-9_.-]+', n) for n in names):
