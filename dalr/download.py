@@ -37,7 +37,7 @@ def data_url(url:str)->str:
     return f"{base.rstrip('/')}/{url.rsplit('/', 1)[1]}"
 
 # %% ../nbs/06_download.ipynb #7709f4a7
-_OFFLINE_HELP = ("If this machine is offline, fetch the archive on one that is not and pass it as `archive=`, "
+_OFFLINE_HELP = ("Offline? Download the archive where you can and pass its path as `archive=`, "
                  "or point $DALR_DATA (or --data / $DALR_SENTEVAL for SentEval) at an extracted copy.")
 
 def _part_file(url:str)->Path:
