@@ -176,20 +176,25 @@ def tables(fam:Family, runs:dict, summary:dict, rows)->dict:
 
 # %% ../nbs/36_reproduce.ipynb #51222e67
 def plot_summary(runs:dict, summary:dict, fam:Family, rows, out:str|Path, title:str='')->Path:
-    "Bar plot of each row's STS average (mean ± std, seeds as dots, the paper as a cross) saved as PNG at `out`."
+    "Plot each row's STS average (mean ± std as a point with error bar, seeds as dots, the paper as a cross) to a PNG at `out`."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = [r for r in rows if r in summary and 'sts_avg' in summary[r]['mean']]
-    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2, 3.5))
-    x = np.arange(len(rows))
-    ax.bar(x, [summary[r]['mean']['sts_avg'] for r in rows], yerr=[summary[r]['std']['sts_avg'] for r in rows], capsize=4, color='#8fb3d9')
+    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 3, 3.5))
+    shown = []
     for i, r in enumerate(rows):
+        m, s = summary[r]['mean']['sts_avg'], summary[r]['std']['sts_avg']
+        ax.errorbar(i, m, yerr=s, fmt='o', color='#1f5f9f', ms=7, capsize=5, label='measured: mean ± std' if i == 0 else None)
         ys = [_with_averages(fam, sc)['sts_avg'] for sc in runs[r].values()]
-        ax.plot([i] * len(ys), ys, 'k.', alpha=.6)
-        if 'sts_avg' in fam.published.get(r, {}): ax.plot(i, fam.published[r]['sts_avg'], 'rx', ms=9, mew=2)
-    vals = [summary[r]['mean']['sts_avg'] for r in rows]
-    ax.set_ylim(min(vals) - 5, max(vals) + 5)
-    ax.set_xticks(x, [ROWS.get(r, r) for r in rows]); ax.set_ylabel('STS avg. (Spearman ×100)'); ax.set_title(title)
+        ax.plot([i - .15] * len(ys), ys, 'k.', alpha=.6, label='each seed' if i == 0 else None)
+        shown += [m - s, m + s, *ys]
+        if 'sts_avg' in fam.published.get(r, {}):
+            p = fam.published[r]['sts_avg']; shown.append(p)
+            ax.plot(i + .15, p, 'rx', ms=9, mew=2, label='paper' if 'paper' not in ax.get_legend_handles_labels()[1] else None)
+    lo, hi = min(shown), max(shown); pad = max(1.0, .1 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad); ax.set_xlim(-.6, len(rows) - .4)
+    ax.set_xticks(range(len(rows)), [ROWS.get(r, r) for r in rows]); ax.set_ylabel('STS avg. (Spearman ×100)'); ax.set_title(title)
+    ax.grid(axis='y', alpha=.3); ax.legend(fontsize=8, loc='center left', bbox_to_anchor=(1, .5))
     fig.tight_layout()
     with atomic_write(out, 'wb') as f: fig.savefig(f, format='png', dpi=100)
     plt.close(fig)
@@ -202,6 +207,7 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
               out:str|Path|None=None, # results folder (default: runs/reproduce/<family>)
               jobs:int=1, # runs in parallel worker processes
               overrides=(), # 'key=value' `TrainConfig` overrides for every run
+              title:str|None=None, # the plot's title (None: '<family>: <n> seeds')
              )->dict: # the contents of tables.json
     "Run every (row, seed) of `family` not finished yet, then write the tables (markdown + JSON) and the plot."
     if family not in FAMILIES: raise ConfigError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
@@ -220,7 +226,7 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
     with atomic_write(out/'tables.json', 'w') as f: json.dump(res, f, indent=1)
     with atomic_write(out/'tables.md', 'w') as f: f.write(report(res))
     if any('sts_avg' in s['mean'] for s in summary.values()):
-        plot_summary(runs, summary, fam, rows, out/'reproduce.png', f"{family}: {len(seeds)} seed{'s' * (len(seeds) != 1)}")
+        plot_summary(runs, summary, fam, rows, out/'reproduce.png', title or f"{family}: {len(seeds)} seed{'s' * (len(seeds) != 1)}")
     return res
 
 # %% ../nbs/36_reproduce.ipynb #3d84caed
