@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'atomic_write',
-           'atomic_dir', 'sha256_files', 'env_versions', 'settings_diff', 'cache_dir', 'shared_data']
+__all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'current_umask',
+           'default_mode', 'atomic_write', 'atomic_dir', 'sha256_files', 'env_versions', 'settings_diff', 'cache_dir',
+           'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
 POOLERS = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
@@ -68,6 +69,20 @@ def set_seed(seed:int)->None:
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
+# %% ../nbs/00_core.ipynb #b3e8f4a1
+def current_umask()->int:
+    "The process's umask, read without changing it where `/proc` allows (else set and restored at once)."
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+def default_mode(folder:bool=False, # a folder's mode (`0o777 & ~umask`) rather than a file's (`0o666 & ~umask`)
+                )->int:
+    "The permission bits a plain `open` or `mkdir` would give under the current umask."
+    return (0o777 if folder else 0o666) & ~current_umask()
+
 # %% ../nbs/00_core.ipynb #baf67af6
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the file to create or replace
@@ -76,7 +91,7 @@ def atomic_write(path:str|Path, # the file to create or replace
     "Open a temporary file beside `path`; rename it to `path` only if the block succeeds."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
+    os.close(fd); os.chmod(tmp, default_mode())
     try:
         with open(tmp, mode, **kw) as f:
             yield f
@@ -93,6 +108,7 @@ def atomic_dir(path:str|Path)->Path: # yields the temporary directory to fill
     import shutil
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
+    os.chmod(tmp, default_mode(folder=True))
     try:
         yield tmp
         old = path.with_name(f'.{path.name}.old')
