@@ -165,6 +165,9 @@ def test_bad_input(results, case):
 def test_missing_senteval_does_not_suggest_data_flag(results):
     assert '--data' not in results['senteval-missing']['stderr']
 
+def test_features_local_looking_hf_path_is_not_looked_up_on_the_hub(results):
+    assert 'hub' not in results['features-hf-no-folder']['stderr']
+
 def test_offline_hub_without_offline_env_fails_fast(tmp_path):
     "HF_HUB_OFFLINE unset and no network: one line naming the model within seconds (one request, short timeout), not a minute of retries."
     code = ("import time; from dalr.presets import check_hub_model, ConfigError\nt = time.time()\n"
