@@ -13,8 +13,8 @@ import torch
 
 # %% auto #0
 __all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'current_umask',
-           'default_mode', 'atomic_write', 'atomic_dir', 'sha256_files', 'env_versions', 'settings_diff', 'cache_dir',
-           'shared_data']
+           'default_mode', 'publish_modes', 'atomic_write', 'atomic_dir', 'sha256_files', 'env_versions',
+           'settings_diff', 'cache_dir', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
 POOLERS = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
@@ -83,6 +83,14 @@ def default_mode(folder:bool=False, # a folder's mode (`0o777 & ~umask`) rather 
     "The permission bits a plain `open` or `mkdir` would give under the current umask."
     return (0o777 if folder else 0o666) & ~current_umask()
 
+def publish_modes(path:str|Path)->None:
+    "Give `path` and everything under it `default_mode` (executable files keep their x bits), undoing libraries' private 0600 files."
+    path, um = Path(path), current_umask()
+    for p in [path, *path.rglob('*')] if path.is_dir() else [path]:
+        if p.is_symlink(): continue
+        x = p.stat().st_mode & 0o111
+        os.chmod(p, 0o777 & ~um if p.is_dir() else (0o666 | x) & ~um)
+
 # %% ../nbs/00_core.ipynb #baf67af6
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the file to create or replace
@@ -108,9 +116,9 @@ def atomic_dir(path:str|Path)->Path: # yields the temporary directory to fill
     import shutil
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
-    os.chmod(tmp, default_mode(folder=True))
     try:
         yield tmp
+        publish_modes(tmp)
         old = path.with_name(f'.{path.name}.old')
         if old.exists(): shutil.rmtree(old)
         if path.exists(): os.replace(path, old)
