@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'atomic_write',
-           'atomic_dir', 'sha256_files', 'env_versions', 'settings_diff', 'cache_dir', 'shared_data']
+__all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'current_umask',
+           'default_mode', 'publish_modes', 'atomic_write', 'atomic_dir', 'sha256_files', 'env_versions',
+           'settings_diff', 'cache_dir', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
 POOLERS = ('cls', 'cls_before_pooler', 'avg', 'avg_top2', 'avg_first_last')
@@ -68,6 +69,28 @@ def set_seed(seed:int)->None:
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
 
+# %% ../nbs/00_core.ipynb #b3e8f4a1
+def current_umask()->int:
+    "The process's umask, read without changing it where `/proc` allows (else set and restored at once)."
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+def default_mode(folder:bool=False, # a folder's mode (`0o777 & ~umask`) rather than a file's (`0o666 & ~umask`)
+                )->int:
+    "The permission bits a plain `open` or `mkdir` would give under the current umask."
+    return (0o777 if folder else 0o666) & ~current_umask()
+
+def publish_modes(path:str|Path)->None:
+    "Give `path` and everything under it `default_mode` (executable files keep their x bits), undoing libraries' private 0600 files."
+    path, um = Path(path), current_umask()
+    for p in [path, *path.rglob('*')] if path.is_dir() else [path]:
+        if p.is_symlink(): continue
+        x = p.stat().st_mode & 0o111
+        os.chmod(p, 0o777 & ~um if p.is_dir() else (0o666 | x) & ~um)
+
 # %% ../nbs/00_core.ipynb #baf67af6
 @contextlib.contextmanager
 def atomic_write(path:str|Path, # the file to create or replace
@@ -76,7 +99,7 @@ def atomic_write(path:str|Path, # the file to create or replace
     "Open a temporary file beside `path`; rename it to `path` only if the block succeeds."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    os.close(fd)
+    os.close(fd); os.chmod(tmp, default_mode())
     try:
         with open(tmp, mode, **kw) as f:
             yield f
@@ -95,6 +118,7 @@ def atomic_dir(path:str|Path)->Path: # yields the temporary directory to fill
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
     try:
         yield tmp
+        publish_modes(tmp)
         old = path.with_name(f'.{path.name}.old')
         if old.exists(): shutil.rmtree(old)
         if path.exists(): os.replace(path, old)

@@ -135,6 +135,13 @@ def create(cls:CaptionStore, path:str|Path, # the store folder to create (replac
     return cls.open(path, verify=False)
 
 # %% ../nbs/20_corpora.ipynb #5535b550
+def _read_json(path:Path)->dict:
+    "The JSON object in `path`, or an error naming the file."
+    try: v = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(v, dict): raise ValueError(f"{path}: expected a JSON object, got a {type(v).__name__}")
+    return v
+
 def _load_npy(d:Path, name:str, shape:tuple, mmap:bool=True):
     try: a = np.load(d/name, mmap_mode='r' if mmap else None, allow_pickle=False)
     except (ValueError, OSError) as e: raise ValueError(f"{d/name}: cannot be read as a .npy array ({e})") from None
@@ -156,7 +163,7 @@ def open(cls:CaptionStore, path:str|Path, # a folder written by `CaptionStore.cr
     "Open a caption store: small tables in memory, features memory-mapped."
     d = Path(path)
     if not (d/'meta.json').exists(): raise FileNotFoundError(f"{d} is not a caption store: no meta.json (interrupted or never created)")
-    meta = json.loads((d/'meta.json').read_text())
+    meta = _read_json(d/'meta.json')
     if meta.get('format') != STORE_FORMAT: raise ValueError(f"{d/'meta.json'}: format {meta.get('format')!r}, expected {STORE_FORMAT!r}")
     _verify(d, meta, verify)
     I, C = meta['n_images'], meta['n_captions']
@@ -195,7 +202,7 @@ def read_flickr30k_json(path:str|Path, # Karpathy's `dataset_flickr30k.json` (al
                         split:str|None=None, # 'train', 'val', 'test' or 'restval'; None keeps all
                        )->list[CaptionRecord]:
     "Read a Karpathy-split JSON file."
-    path = Path(path); data = json.loads(Path(path).read_text())
+    path = Path(path); data = _read_json(path)
     if 'images' not in data: raise ValueError(f"{path}: no 'images' list; not a Karpathy split file")
     recs = []
     for i, im in enumerate(data['images']):
@@ -230,7 +237,7 @@ read_flickr30k_csv = read_caption_csv
 def read_coco(path:str|Path, # `captions_train2014.json` or similar
              )->list[CaptionRecord]:
     "Read a COCO captions JSON file."
-    path = Path(path); data = json.loads(path.read_text())
+    path = Path(path); data = _read_json(path)
     files = {im['id']: im['file_name'] for im in data.get('images', [])}
     recs = []
     for i, a in enumerate(data.get('annotations', [])):
@@ -245,7 +252,7 @@ def store_from_reference_json(path:str|Path, # the reference's `flickr30k_ViTL14
                               encoder:str='ViT-L-14', pretrained:str='openai', # what produced the features
                              )->CaptionStore:
     "Convert the reference code's feature JSON into a caption store."
-    path = Path(path); data = json.loads(path.read_text())
+    path = Path(path); data = _read_json(path)
     keys = list(data); caps, ids, feats, tfs = [], [], [], []
     for k in keys:
         r = data[k]; f = np.asarray(r['image_feat'], np.float32).reshape(-1)

@@ -124,6 +124,17 @@ def _get(url:str|None, archive:str|Path|None, tmp:Path, sha256:str|None=None)->t
         raise ValueError(f"{archive or url} has SHA-256 {digest}, expected {sha256}: the download is corrupt or changed; fetch it again")
     return tar, {'url': None if archive else url, 'archive': str(archive) if archive else None, 'size': size, 'sha256': digest}
 
+@contextlib.contextmanager
+def _new_parents(path:Path):
+    "Create the missing parent folders of `path`; remove the ones still empty if the block fails."
+    made = [q for q in Path(path).parents if not q.exists()]  # innermost first
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try: yield
+    except BaseException:
+        for q in made:
+            with contextlib.suppress(OSError): q.rmdir()
+        raise
+
 def _now()->str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
 # %% ../nbs/06_download.ipynb #ea4686d0
@@ -135,8 +146,7 @@ def download_senteval(dest:str|Path|None=None, # target folder (see `senteval_di
     "Fetch, verify and unpack SimCSE's `senteval.tar` (and the raw STS-B release) into `dest`, atomically."
     dest = senteval_dir(dest)
     if not force and all((dest/f).is_file() for f in senteval_files()): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix='.senteval-dl.') as tmp:
+    with _new_parents(dest), tempfile.TemporaryDirectory(dir=dest.parent, prefix='.senteval-dl.') as tmp:
         tmp = Path(tmp)
         tar, meta = _get(url, archive, tmp, sha256)
         roots = [p.parent.parent.parent for p in _extract(tar, tmp/'x').rglob('STS/STSBenchmark/sts-test.csv')]
@@ -170,8 +180,7 @@ def download_flickr8k(dest:str|Path|None=None, # target folder (default: `~/.cac
     "Fetch, verify and unpack the Flickr8k text release (captions, splits, judgments) into `dest`, atomically."
     dest = Path(dest).expanduser() if dest else cache_dir()/'flickr8k'
     if not force and all((dest/f).is_file() for f in FLICKR8K_FILES): return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix='.flickr8k-dl.') as tmp:
+    with _new_parents(dest), tempfile.TemporaryDirectory(dir=dest.parent, prefix='.flickr8k-dl.') as tmp:
         tmp = Path(tmp)
         zf, meta = _get(url, archive, tmp, sha256)
         found = {p.name: p for p in _extract(zf, tmp/'x').rglob('*') if p.is_file() and '__MACOSX' not in p.parts}

@@ -7,12 +7,13 @@ Docs: https://dalr-dev.github.io/dalr/features.html.md"""
 # %% ../nbs/22_features.ipynb #5b378f1f
 from __future__ import annotations
 from collections.abc import Callable
-import argparse, hashlib, io, json, os, shutil, sys
+import argparse, hashlib, io, json, os, re, shutil, sys
 from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .core import atomic_write, settings_diff, autocast, default_device, env_versions
+from .presets import ConfigError, _check_device
 from .corpora import CaptionRecord, CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
 
 # %% auto #0
@@ -176,8 +177,9 @@ def assemble_store(out:str|Path, names:list[str], batch_size:int, captions:list[
     if not ok: raise ValueError(f"no image under the folder could be read ({len(skipped)} skipped); see the skip list")
     bad = {n for n, _ in skipped}
     caps = [r for r in (captions or []) if r.image not in bad]
-    with atomic_write(skip_list_path(out), 'w') as f:
-        f.write('image\treason\n' + ''.join(f'{n}\t{r}\n' for n, r in skipped))
+    if skipped:
+        with atomic_write(skip_list_path(out), 'w') as f: f.write('image\treason\n' + ''.join(f'{n}\t{r}\n' for n, r in skipped))
+    else: skip_list_path(out).unlink(missing_ok=True)
     meta = dict(meta or {}, n_skipped_images=len(skipped), n_dropped_captions=len(captions or []) - len(caps))
     tf = text_encoder([r.caption for r in caps]) if text_encoder is not None and caps else None
     store = CaptionStore.create(out, [r.caption for r in caps], [r.image for r in caps], feats, meta, images=ok, text_features=tf)
@@ -214,10 +216,19 @@ def load_hf_images(path:str|Path, # a hub dataset name, a folder of parquet shar
                    split:str|None=None, # the dataset split (default: the only one, else 'train')
                   ):
     "A `datasets.Dataset` from the hub or from a local copy in either of the hub's formats."
-    import datasets
-    p = Path(path)
+    try: import datasets
+    except ImportError: raise ImportError("reading a Hugging Face dataset needs the `datasets` package: pip install 'dalr[hub]'") from None
+    s, p = str(path), Path(path).expanduser()
+    if not p.is_dir() and (p.exists() or s.startswith(('.', '/', '~')) or s.count('/') > 1 or (os.sep != '/' and os.sep in s)):
+        raise FileNotFoundError(f"no folder {s}" + (' (it is a file)' if p.exists() else ''))
     if p.is_dir() and any((p/f).exists() for f in ('dataset_dict.json', 'state.json')): ds = datasets.load_from_disk(str(p))
-    else: ds = datasets.load_dataset(str(path))
+    elif p.is_dir(): ds = datasets.load_dataset(str(p))
+    else:
+        try: ds = datasets.load_dataset(s)
+        except datasets.exceptions.DatasetNotFoundError: raise FileNotFoundError(f"no folder {s} and no hub dataset {s!r}") from None
+        except ConnectionError: raise ConnectionError(
+            f"no folder {s}, and the hub dataset {s!r} cannot be reached (offline?): where you are online, save it with "
+            f"`datasets.load_dataset({s!r}).save_to_disk(DIR)` (or download its parquet files to DIR) and pass DIR instead") from None
     if isinstance(ds, datasets.DatasetDict):
         split = split or (next(iter(ds)) if len(ds) == 1 else 'train')
         if split not in ds: raise ValueError(f"{path}: no split {split!r}; its splits: {', '.join(ds)}")
@@ -273,7 +284,7 @@ def hf_images(ds, # a `datasets.Dataset` (see `load_hf_images`)
 
 # %% ../nbs/22_features.ipynb #6aeffc25
 def _add_speed_args(p):
-    p.add_argument('--workers', type=int, default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
+    p.add_argument('--workers', type=_at_least(0), default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto', help='encoder precision (default: bf16 on GPU, fp32 on CPU)')
 
 def _add_hf_args(p):
@@ -286,22 +297,42 @@ def _add_hf_args(p):
     g.add_argument('--split-column', default='split', help='column compared with --split to keep rows (default: split)')
 
 # %% ../nbs/22_features.ipynb #fa19a81d
+def _at_least(lo:int):
+    "An argparse type: a whole number no smaller than `lo`."
+    def whole(s:str)->int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
+        if v < lo: raise argparse.ArgumentTypeError(f"expected a number >= {lo}, got {v}")
+        return v
+    return whole
+
+def _device(s:str)->str:
+    "An argparse type: a device this machine has (the same check as `dalr train device=...`)."
+    try: _check_device(s)
+    except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace('device=', '--device ').replace("--device '", "'")) from None
+    return s
+
+def _caption_file(s:str)->Path:
+    "An argparse type: an existing caption file."
+    if not Path(s).is_file(): raise argparse.ArgumentTypeError(f"no caption file {s}" + (' (it is a folder)' if Path(s).is_dir() else ''))
+    return Path(s)
+
 def _parser():
     p = argparse.ArgumentParser(prog='dalr features', description='Encode a folder of images (and their captions) into a dalr caption store.')
     p.add_argument('images_dir', type=Path, help='folder of images (searched recursively)')
     p.add_argument('out_store', type=Path, nargs='?', help='caption store folder to create')
     p.add_argument('--out', type=Path, help='the same as OUT_STORE')
-    p.add_argument('--captions', type=Path, help='caption file to attach')
-    p.add_argument('--format', choices=sorted(READERS), default='csv', help='format of --captions')
+    p.add_argument('--captions', type=_caption_file, help='caption file to attach')
+    p.add_argument('--format', choices=sorted(READERS), default='csv', help='format of --captions (default: csv, a header naming the image and caption columns)')
     p.add_argument('--split', help="Karpathy split to keep with --format flickr30k-json (e.g. 'train')")
     p.add_argument('--model', default='ViT-L-14', help='open_clip model name (paper: ViT-L-14)')
     p.add_argument('--pretrained', default='openai', help="open_clip pretrained tag (paper: openai), or 'none' for random init")
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--device', default=None, help='cuda, cpu, ... (default: cuda when available)')
+    p.add_argument('--batch-size', type=_at_least(1), default=64, help='images per batch (default: 64)')
+    p.add_argument('--device', type=_device, default=None, help='cuda, cpu, ... (default: cuda when available)')
     p.add_argument('--normalize', action='store_true', help='L2-normalise features (the paper stores them raw)')
     p.add_argument('--text-features', action='store_true', help="also encode the captions with the model's text tower")
     p.add_argument('--seed', type=int, default=0, help="seed of the random init with --pretrained none")
-    p.add_argument('--max-batches', type=int, default=None, help='stop after this many new batches (resume by rerunning)')
+    p.add_argument('--max-batches', type=_at_least(1), default=None, help='stop after this many new batches (resume by rerunning)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     _add_speed_args(p); _add_hf_args(p)
     return p
@@ -310,6 +341,10 @@ def _parser():
 def _read_captions(a):
     if a.captions is None: return None
     if a.format == 'flickr30k-json': return read_flickr30k_json(a.captions, a.split)
+    with open(a.captions, encoding='utf-8', errors='replace') as f: head = f.readline()
+    if a.format == 'csv' and re.match(r'[^\t,|]+#\d+\t', head):
+        raise ValueError(f"--captions {a.captions}: read as --format csv, but its first line looks like Flickr8k's "
+                         f"`name.jpg#N<TAB>caption` lines: add --format flickr8k")
     return READERS[a.format](a.captions)
 
 # %% ../nbs/22_features.ipynb #9e5075be
@@ -359,8 +394,8 @@ def features_main(argv:list[str]|None=None)->int:
                     images_dir=str(a.images_dir) if a.images_dir else None, hf_dataset=a.hf, captions_file=str(a.captions) if a.captions else None, env=env_versions())
         tenc = clip_text_encoder(a.model, a.pretrained, a.device, a.seed, normalize=a.normalize) if a.text_features and recs else None
         store = assemble_store(a.out_store, names, a.batch_size, recs, meta, tenc)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ConnectionError, ImportError) as e:
         print(f"dalr features: error: {e}", file=sys.stderr); return 2
     n = store.meta['n_skipped_images']
-    print(f"wrote {store}; {n} unreadable image{'' if n == 1 else 's'} listed in {skip_list_path(a.out_store)}")
+    print(f"wrote {store}; " + (f"{n} unreadable image{'' if n == 1 else 's'} listed in {skip_list_path(a.out_store)}" if n else "no unreadable images"))
     return 0

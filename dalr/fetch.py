@@ -10,7 +10,7 @@ import argparse, json, os, sys, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from .core import atomic_dir, cache_dir
-from .download import _OFFLINE_HELP, _extract, _fetch, _lock, _now, _sha256
+from .download import _OFFLINE_HELP, _extract, _fetch, _lock, _new_parents, _now, _sha256
 from .presets import WIKI1M_URL
 
 # %% auto #0
@@ -71,8 +71,8 @@ def fetch(name:str, # a key of `SOURCES`
     src, dest = SOURCES[name], Path(dest).expanduser() if dest else cache_dir()/name
     with _lock(cache_dir()/'downloads'/f'{name}.lock'):
         if (dest/'source.json').exists(): check_source(dest); return dest
-        url = source_url(name); dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f'.{name}-dl.') as tmp:
+        url = source_url(name)
+        with _new_parents(dest), tempfile.TemporaryDirectory(dir=dest.parent, prefix=f'.{name}-dl.') as tmp:
             got = Path(tmp)/url.rsplit('/', 1)[1]
             try: size, digest = _fetch(url, got)
             except ConnectionError as e: raise ConnectionError(f"{str(e).removesuffix(_OFFLINE_HELP).rstrip()} {_offline_help(name)}") from e

@@ -20,6 +20,7 @@ def _images(d):
     (d/'imgs').mkdir()
     for i in range(2): Image.new('RGB', (8, 8), (i * 90, 0, 0)).save(d/'imgs'/f'{i}.jpg')
 def _bad_captions(d): _images(d); (d/'caps.csv').write_text('image,caption\n0.jpg,a red square\n1.jpg\n')
+def _flickr8k_captions(d): _images(d); (d/'caps8k.txt').write_text('0.jpg#0\ta red square\n1.jpg#0\ta darker square\n')
 
 def _store(d, feats):
     "A four-image caption store whose features are then replaced by `feats(n, dim)`, its checksum updated (damage the checksum cannot see)."
@@ -39,6 +40,7 @@ def _senteval_with_bad_sts16(se):
     g = sorted((se/'STS/STS16-en-test').glob('STS.gs.*.txt'))[-1]
     lines = g.read_text().splitlines(); lines[3] = 'four'; g.write_text('\n'.join(lines) + '\n')
 
+def _bad_meta_store(d): _corpus(d); _store(d, lambda n, k: np.ones((n, k))); (d/'store'/'meta.json').write_text('{\n')
 def _nan_store(d): _corpus(d); _store(d, lambda n, k: np.full((n, k), np.nan))
 def _wide_store(d): _corpus(d); _store(d, lambda n, k: np.ones((n, k + 3)))
 
@@ -100,6 +102,7 @@ CASES = [
     ('corpus-empty', ['train', *SIMCSE, f'student={MINILM}', 'eval_pooler=avg', 'train_pooler=avg'], _empty, 'corpus.txt'),
     ('corpus-not-utf8', ['train', *SIMCSE, f'student={MINILM}'], _latin1, 'corpus.txt:1: not valid UTF-8'),
     ('store-nan', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _nan_store, 'NaN'),
+    ('store-meta-not-json', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _bad_meta_store, 'store/meta.json: not valid JSON (Expecting property name'),
     ('store-wrong-width', ['train', *SIMCSE, f'student={MINILM}', 'variant=mcse', 'pairs=store'], _wide_store, 'features.npy'),
     ('run-other-config', ['train', 'out_dir=run'], _other_config, 'was written with a different config (lr: 0.1 -> 0.0005)'),
     ('ckpt-truncated-safetensors', ['train', *TINY_RUN], _damage('student.safetensors', lambda b: b[:len(b) // 2]), 'student.safetensors has'),
@@ -118,6 +121,12 @@ CASES = [
     ('features-malformed-captions', ['features', 'imgs', 'out', '--captions', 'caps.csv', '--pretrained', 'none', '--model', 'ViT-B-32'], _bad_captions, 'caps.csv:3'),
     ('features-unknown-model', ['features', 'imgs', 'out', '--model', 'ViT-Q-99'], _images, "unknown open_clip model 'ViT-Q-99'"),
     ('features-no-out', ['features', 'imgs'], _images, 'give the output store'),
+    ('features-batch-zero', ['features', 'imgs', 'out', '--batch-size', '0'], _images, 'argument --batch-size: expected a number >= 1, got 0'),
+    ('features-device-absent', ['features', 'imgs', 'out', '--device', 'cuda:7'], _images, "argument --device: 'cuda:7': this machine has"),
+    ('features-captions-missing', ['features', 'imgs', 'out', '--captions', 'nofile.txt'], _images, 'argument --captions: no caption file nofile.txt'),
+    ('features-flickr8k-as-csv', ['features', 'imgs', 'out', '--captions', 'caps8k.txt', '--pretrained', 'none', '--model', 'ViT-B-32'], _flickr8k_captions, 'add --format flickr8k'),
+    ('features-hf-no-folder', ['features', '--hf', './nosuchdir_pq', 'out'], None, 'no folder ./nosuchdir_pq'),
+    ('features-hf-offline', ['features', '--hf', 'nlphuji/flickr30k', 'out'], None, "the hub dataset 'nlphuji/flickr30k' cannot be reached (offline?)"),
 ]
 
 def _snapshot(d:Path)->dict: return {str(p.relative_to(d)): p.stat().st_size for p in sorted(d.rglob('*')) if p.is_file()}
@@ -156,6 +165,9 @@ def test_bad_input(results, case):
 def test_missing_senteval_does_not_suggest_data_flag(results):
     assert '--data' not in results['senteval-missing']['stderr']
 
+def test_features_local_looking_hf_path_is_not_looked_up_on_the_hub(results):
+    assert 'hub' not in results['features-hf-no-folder']['stderr']
+
 def test_offline_hub_without_offline_env_fails_fast(tmp_path):
     "HF_HUB_OFFLINE unset and no network: one line naming the model within seconds (one request, short timeout), not a minute of retries."
     code = ("import time; from dalr.presets import check_hub_model, ConfigError\nt = time.time()\n"
@@ -163,3 +175,11 @@ def test_offline_hub_without_offline_env_fails_fast(tmp_path):
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=_env(HF_HUB_OFFLINE=None), timeout=120)
     secs, msg = r.stdout.split(' ', 1)
     assert float(secs) < 15 and 'no-such-org/no-such-model' in msg, r.stdout + r.stderr
+
+def test_features_hf_without_datasets_package(tmp_path):
+    "Without the optional `datasets` package, `dalr features --hf` says which extra provides it (one line, exit 2)."
+    code = "import sys; sys.modules['datasets'] = None; from dalr.cli import main; sys.exit(main(['features', '--hf', 'nlphuji/flickr30k', 'out']))"
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=120)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr
+    assert r.stderr.strip() == "dalr features: error: reading a Hugging Face dataset needs the `datasets` package: pip install 'dalr[hub]'"
+    assert list(tmp_path.iterdir()) == []

@@ -88,15 +88,19 @@ class _ShortBody(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b'0123456789'); self.wfile.flush(); self.close_connection = True
     def log_message(self, *a): pass
 
-def test_interrupted_download_installs_nothing(tmp_path):
+def test_interrupted_download_installs_nothing(tmp_path, monkeypatch):
+    "The partial download stays in the (temporary) cache to resume from; no data folder, nor the parents it made, is left."
+    monkeypatch.setenv('DALR_CACHE', str(tmp_path / 'cache'))
     srv = http.server.HTTPServer(('127.0.0.1', 0), _ShortBody)
     threading.Thread(target=srv.handle_request, daemon=True).start()
     try:
         with pytest.raises(ConnectionError, match='interrupted after 10 of 1048576 bytes'):
-            download_senteval(tmp_path / 'senteval', url=f'http://127.0.0.1:{srv.server_port}/senteval.tar')
+            download_senteval(tmp_path / 'data' / 'senteval', url=f'http://127.0.0.1:{srv.server_port}/senteval.tar')
     finally: srv.server_close()
-    assert not (tmp_path / 'senteval').exists() and [p.name for p in tmp_path.iterdir()] == []
+    assert [p.name for p in tmp_path.iterdir()] == ['cache']
+    assert [p.stat().st_size for p in (tmp_path / 'cache' / 'downloads').glob('*-senteval.tar.part')] == [10]
 
-def test_offline_download_says_what_to_do(tmp_path):
-    with pytest.raises(ConnectionError, match='offline'):
+def test_offline_download_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv('DALR_CACHE', str(tmp_path / 'cache'))
+    with pytest.raises(ConnectionError, match=r'Offline\? Download the archive'):
         download_senteval(tmp_path / 'senteval', url='http://127.0.0.1:9/senteval.tar')
