@@ -22,7 +22,7 @@ COMMANDS = {
 
 def _usage()->str:
     rows = '\n'.join(f'  {k:<9} {v[2]}' for k,v in COMMANDS.items())
-    return f"usage: dalr COMMAND [ARGS]\n\ncommands:\n{rows}\n\n`dalr COMMAND --help` describes each one; `dalr train` alone trains the tiny preset offline on CPU."
+    return f"usage: dalr COMMAND [ARGS]\n\ncommands:\n{rows}\n\n`dalr COMMAND --help` describes each one; `dalr --version` prints the version; `dalr train` alone trains the tiny preset offline on CPU."
 
 # %% ../nbs/90_cli.ipynb #590b833d
 def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when None
@@ -30,6 +30,9 @@ def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when
     "Run `dalr COMMAND ARGS`: route to the module that implements COMMAND."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help'): print(_usage()); return 0
+    if argv[0] in ('-V', '--version'):
+        from dalr import __version__
+        print(f'dalr {__version__}'); return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         print(f"dalr: unknown command {cmd!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr); return 2

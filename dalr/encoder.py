@@ -90,6 +90,13 @@ def _position_limit(tokenizer, model)->int:
     limits = [int(x) for x in limits if x and x < 100_000]
     return min(limits) if limits else 512
 
+def _check_max_length(max_length:int, tokenizer)->int:
+    "`max_length`, or an error when it cannot hold one token besides the special tokens `tokenizer` adds."
+    specials = tokenizer.num_special_tokens_to_add() if hasattr(tokenizer, 'num_special_tokens_to_add') else 0
+    if max_length < specials + 1:
+        raise ValueError(f"max_length={max_length}: too short; the tokenizer adds {specials} special tokens, so at least {specials + 1} is needed to keep one word")
+    return max_length
+
 # %% ../nbs/01_encoder.ipynb #00651f1d
 @patch(cls_method=True)
 def from_hf(cls:Encoder, model:torch.nn.Module, # a Hugging Face model (e.g. `BertModel`) returning `last_hidden_state`
@@ -103,7 +110,7 @@ def from_hf(cls:Encoder, model:torch.nn.Module, # a Hugging Face model (e.g. `Be
     if device is not None: model = model.to(default_device(device))
     enc = cls(None, batch_size=batch_size, name=name or getattr(model.config, '_name_or_path', None) or type(model).__name__, pooler=pooler)
     enc.model, enc.tokenizer = model, tokenizer
-    enc.max_length = max_length or _position_limit(tokenizer, model)
+    enc.max_length = _position_limit(tokenizer, model) if max_length is None else _check_max_length(max_length, tokenizer)
     enc._dim = model.config.hidden_size
     return enc
 
@@ -164,6 +171,7 @@ def check_model_dir(path:str|Path)->Path:
     "Check that a local Hugging Face model directory holds a config and a tokenizer; raise a clear error if not."
     p = Path(path).expanduser()
     if not p.is_dir(): raise FileNotFoundError(f"no model directory {str(p)!r}")
+    if not any(p.iterdir()): raise FileNotFoundError(f"{p} is empty: it holds no model (expected config.json, the weights and a tokenizer)")
     if not (p/'config.json').exists(): raise FileNotFoundError(f"{p} has no config.json: not a Hugging Face model directory")
     if not any((p/f).exists() for f in TOKENIZER_FILES):
         raise FileNotFoundError(f"{p} holds a model but no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
@@ -183,19 +191,22 @@ def load(cls:Encoder, model:str, # a local model directory or a Hugging Face hub
     model = str(model)
     if _looks_local(model): check_model_dir(model)
     pooler = pooler or default_pooler(model)
-    if pooler == 'st': return cls._load_st(model, device, batch_size)
+    if pooler == 'st': return cls._load_st(model, device, batch_size, max_length)
     from transformers import AutoModel, AutoTokenizer
     tok, m = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model, dtype=torch.float32)  # half-precision files are scored in full precision
     return cls.from_hf(m, tok, pooler, device=default_device(device), max_length=max_length, batch_size=batch_size, name=model)
 
 # %% ../nbs/01_encoder.ipynb #e6b0efb0
 @patch(cls_method=True)
-def _load_st(cls:Encoder, model:str, device:str|torch.device|None=None, batch_size:int=64)->Encoder:
+def _load_st(cls:Encoder, model:str, device:str|torch.device|None=None, batch_size:int=64,
+             max_length:int|None=None, # truncate longer inputs; None: the model's own `max_seq_length`
+            )->Encoder:
     "Wrap a sentence-transformers model's `encode`."
     from sentence_transformers import SentenceTransformer
     st = SentenceTransformer(model, device=str(default_device(device)), model_kwargs={'dtype': torch.float32})  # full precision, as `load`
+    if max_length is not None: st.max_seq_length = _check_max_length(max_length, st.tokenizer)
     fn = lambda batch: st.encode(batch, batch_size=len(batch), convert_to_tensor=True, show_progress_bar=False)
     enc = cls(fn, batch_size=batch_size, name=model, pooler='st')
-    enc.st = st # the sentence-transformers model itself
+    enc.st, enc.max_length = st, st.max_seq_length # the sentence-transformers model itself, and where it truncates
     enc._dim = (getattr(st, 'get_embedding_dimension', None) or st.get_sentence_embedding_dimension)()
     return enc

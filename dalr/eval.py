@@ -14,13 +14,13 @@ import numpy as np
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import POOLERS, atomic_write, env_versions, set_seed, sha256_files
-from .encoder import Encoder, as_encoder, default_pooler, _model_file
+from .encoder import Encoder, as_encoder, check_model_dir, default_pooler, _looks_local, _model_file
 from .sts import STS_TASKS, data_file, load_sts, senteval_dir, sts_files, sts_task
-from .transfer import TRANSFER_TASKS, transfer_files, transfer_task
-from .presets import check_hub_model
+from .transfer import TRANSFER_TASKS, load_transfer, transfer_files, transfer_task
+from .presets import ConfigError, check_hub_model, _check_device
 
 # %% auto #0
-__all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'eval_main']
+__all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'positive_int', 'device_arg', 'eval_main']
 
 # %% ../nbs/05_eval.ipynb #80361a2d
 from .download import SENTEVAL_URL, download_senteval, verify_senteval
@@ -34,6 +34,9 @@ def required_files(tasks:str|list[str]|None=None)->list[str]:
     return list(dict.fromkeys(fs))
 
 # %% ../nbs/05_eval.ipynb #54a7f19d
+_STS_HEAD = dict(zip(STS_TASKS, ('STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'STS-B', 'SICK-R')))
+_TRANSFER_HEAD = dict(zip(TRANSFER_TASKS, ('MR', 'CR', 'SUBJ', 'MPQA', 'SST-2', 'TREC', 'MRPC')))
+_HEAD = {**_STS_HEAD, **_TRANSFER_HEAD} # the paper's spelling of each task, for everything printed
 _ALIASES = {'sts-b': 'STSBenchmark', 'stsb': 'STSBenchmark', 'sick-r': 'SICKRelatedness', 'sickr': 'SICKRelatedness',
             'sick': 'SICKRelatedness', 'sst-2': 'SST2', 'sst': 'SST2', **{t.lower(): t for t in STS_TASKS + TRANSFER_TASKS}}
 _GROUPS = {'sts': STS_TASKS, 'transfer': TRANSFER_TASKS, 'all': STS_TASKS + TRANSFER_TASKS}
@@ -45,14 +48,11 @@ def resolve_tasks(tasks:str|list[str])->list[str]:
     for p in parts:
         if p.lower() in _GROUPS: out += _GROUPS[p.lower()]
         elif p.lower() in _ALIASES: out.append(_ALIASES[p.lower()])
-        else: raise ValueError(f"unknown task {p!r}; expected sts, transfer, all or names from {STS_TASKS + TRANSFER_TASKS}")
+        else: raise ValueError(f"unknown task {p!r}; expected sts, transfer, all or names from {', '.join(_HEAD.values())}")
     if not out: raise ValueError("no task given")
     return list(dict.fromkeys(out))
 
 # %% ../nbs/05_eval.ipynb #1a7c7314
-_STS_HEAD = dict(zip(STS_TASKS, ('STS12', 'STS13', 'STS14', 'STS15', 'STS16', 'STS-B', 'SICK-R')))
-_TRANSFER_HEAD = dict(zip(TRANSFER_TASKS, ('MR', 'CR', 'SUBJ', 'MPQA', 'SST-2', 'TREC', 'MRPC')))
-
 def _md_table(head:dict, rows:list[tuple[str, dict]], all_names:tuple)->str:
     "A markdown table with one column per task present (plus Avg when all are present)."
     names = [t for t in head if any(t in r for _, r in rows)]
@@ -100,7 +100,7 @@ def timings(self:Results)->str:
     rows = {t: v if isinstance(v, dict) else {'total': v} for t, v in self.meta.get('timings_s', {}).items()}
     lines = ['| task | encode s | classify s | total s |', '|---|---|---|---|']
     fmt = lambda v: '–' if v is None else f'{v:.1f}'
-    for t, v in rows.items(): lines.append(f"| {t} | {fmt(v.get('encode'))} | {fmt(v.get('classify'))} | {fmt(v.get('total'))} |")
+    for t, v in rows.items(): lines.append(f"| {_HEAD.get(t, t)} | {fmt(v.get('encode'))} | {fmt(v.get('classify'))} | {fmt(v.get('total'))} |")
     tot = {k: sum(v.get(k) or 0 for v in rows.values()) for k in ('encode', 'classify', 'total')}
     lines.append(f"| all | {tot['encode']:.1f} | {tot['classify']:.1f} | {tot['total']:.1f} |")
     return '\n'.join(lines)
@@ -110,7 +110,7 @@ def _task_line(t:str, score:dict, secs:dict, count:str)->str:
     "One progress line: `[2/7] TREC: 80.40 (encode 3.1 s, classify 0.4 s, total 3.5 s)`."
     fig = score['spearman'] if 'spearman' in score else score['acc']
     split = f"encode {secs['encode']:.1f} s, classify {secs['classify']:.1f} s, " if secs.get('classify') is not None else ''
-    return f"[{count}] {({**_STS_HEAD, **_TRANSFER_HEAD})[t]}: {fig:.2f} ({split}total {secs['total']:.1f} s)"
+    return f"[{count}] {_HEAD[t]}: {fig:.2f} ({split}total {secs['total']:.1f} s)"
 
 def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[str] -> (N, d)`
              tasks:str|list[str]='sts', # `'sts'`, `'transfer'`, `'all'`, or task names (see `resolve_tasks`)
@@ -141,17 +141,32 @@ def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[st
     return Results(scores, meta)
 
 # %% ../nbs/05_eval.ipynb #7a0f64a7
+def positive_int(s:str)->int:
+    "An argparse type: `s` as an integer >= 1, else an error saying so."
+    try: v = int(s)
+    except ValueError: v = 0
+    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+def device_arg(s:str)->str:
+    "An argparse type for `--device`: `s` when this machine has that device (the check `dalr train device=...` runs), else an error."
+    try: _check_device(s)
+    except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace(f'device={s!r}: ', '').replace('use device=cpu', 'use --device cpu').replace(', mps or empty (CUDA when available)', ' or mps')) from None
+    return s
+
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr eval', description='Evaluate a sentence encoder on STS and SentEval transfer tasks.')
     p.add_argument('model', help='Hugging Face / sentence-transformers model directory or hub id')
     p.add_argument('--pooler', choices=[*POOLERS, 'st'], help="default: dalr.json's, 'st' for sentence-transformers models, else cls_before_pooler")
-    p.add_argument('--tasks', default='sts', help='sts, transfer, all, or comma-separated names (STS12..STS16, STS-B, SICK-R, MR, CR, SUBJ, MPQA, SST2, TREC, MRPC)')
-    p.add_argument('--data', help='SentEval folder (default: $DALR_SENTEVAL or ~/.cache/dalr/senteval)')
-    p.add_argument('--batch-size', type=int, default=64); p.add_argument('--max-length', type=int)
+    p.add_argument('--tasks', default='sts', help='sts, transfer, all, or comma-separated names (STS12..STS16, STS-B, SICK-R, MR, CR, SUBJ, MPQA, SST-2, TREC, MRPC; default: sts)')
+    p.add_argument('--data', help='SentEval folder (default: $DALR_SENTEVAL, else $DALR_DATA/senteval, else senteval in $DALR_CACHE or ~/.cache/dalr)')
+    p.add_argument('--batch-size', type=positive_int, default=64, help='sentences per forward pass (default: 64)')
+    p.add_argument('--max-length', type=positive_int, help="truncate inputs to this many tokens, special tokens included (default: the model's limit)")
     p.add_argument('--out', help='write every score and its provenance to this JSON file')
     p.add_argument('--fast', action='store_true', help="SimCSE's fast mode for transfer classifiers")
-    p.add_argument('--limit', type=int, help='at most this many transfer examples per split (smoke tests; not comparable)')
-    p.add_argument('--seed', type=int, default=1111); p.add_argument('--device', help='default: cuda when available')
+    p.add_argument('--limit', type=positive_int, help='at most this many transfer examples per split (smoke tests; not comparable)')
+    p.add_argument('--seed', type=int, default=1111, help='seed of the transfer classifiers and subsampling (default: 1111)')
+    p.add_argument('--device', type=device_arg, help='cpu, cuda or cuda:N (default: cuda when available)')
     return p
 
 # %% ../nbs/05_eval.ipynb #8c26d5be
@@ -162,11 +177,11 @@ def eval_main(argv:list[str]|None=None)->int:
         if a.out and Path(a.out).is_dir(): raise ValueError(f"--out {a.out} is a folder; give the path of the JSON file to write")
         tasks = resolve_tasks(a.tasks)
         for f in required_files(tasks): data_file(senteval_dir(a.data), f)
-        for t in tasks:
-            if t in STS_TASKS: load_sts(t, a.data)
+        for t in tasks: load_sts(t, a.data) if t in STS_TASKS else load_transfer(t, a.data)
+        if _looks_local(a.model): check_model_dir(a.model)
+        else: check_hub_model(a.model)
         if a.pooler is None and _model_file(a.model, 'dalr.json') is None and _model_file(a.model, 'modules.json') is None:
             print(f"dalr eval: {a.model} records no pooler; using {default_pooler(a.model)!r} (choose another with --pooler)")
-        if not Path(a.model).expanduser().exists() and not a.model.startswith(('/', '.', '~')): check_hub_model(a.model)
         enc = Encoder.load(a.model, pooler=a.pooler, device=a.device, max_length=a.max_length, batch_size=a.batch_size)
         res = evaluate(enc, tasks, a.data, fast=a.fast, seed=a.seed, limit=a.limit, device=a.device, progress=sys.stderr.isatty(),
                        log=None if sys.stderr.isatty() else lambda line: print(line, file=sys.stderr, flush=True))

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
+from .core import cache_dir
 from .encoder import as_encoder
 
 # %% auto #0
@@ -20,10 +21,11 @@ __all__ = ['STS_SUBSETS', 'STS_TASKS', 'senteval_dir', 'data_file', 'read_sts_su
 # %% ../nbs/02_sts.ipynb #7f504f3c
 def senteval_dir(data:str|Path|None=None, # a folder in SentEval's layout
                 )->Path:
-    "The SentEval data folder: `data`, else `$DALR_SENTEVAL`, else `~/.cache/dalr/senteval`."
+    "The SentEval data folder: `data`, else `$DALR_SENTEVAL`, else `$DALR_DATA/senteval` if it exists, else the cache's `senteval`."
     if data is not None: return Path(data).expanduser()
     if os.environ.get('DALR_SENTEVAL'): return Path(os.environ['DALR_SENTEVAL']).expanduser()
-    return Path('~/.cache/dalr/senteval').expanduser()
+    if os.environ.get('DALR_DATA') and (p := Path(os.environ['DALR_DATA']).expanduser()/'senteval').is_dir(): return p
+    return cache_dir()/'senteval'
 
 # %% ../nbs/02_sts.ipynb #b6034ed3
 def data_file(root:str|Path, # the SentEval folder
@@ -32,8 +34,8 @@ def data_file(root:str|Path, # the SentEval folder
     "`root/rel`, or an error naming the missing file and how to get the data."
     p = Path(root)/rel
     if not p.is_file():
-        raise FileNotFoundError(f"missing SentEval file {p}: pass --data DIR (or set $DALR_SENTEVAL) to a folder in SentEval's "
-                                f"layout, or fetch it with `dalr.eval.download_senteval({str(root)!r})`")
+        raise FileNotFoundError(f"missing SentEval file {p}: pass --data DIR (or set $DALR_SENTEVAL, or $DALR_DATA to a folder "
+                                f"holding senteval/) in SentEval's layout, or fetch it with `dalr.eval.download_senteval({str(root)!r})`")
     return p
 
 # %% ../nbs/02_sts.ipynb #29ff2b4e
@@ -52,13 +54,21 @@ def _score(text:str, path:Path, n:int)->float:
 
 def _ws(s:str)->str: return ' '.join(s.split())
 
+def _utf8(path:str|Path)->str:
+    "The text of `path`, or an error naming it when it is not UTF-8 text."
+    b = Path(path).read_bytes()
+    try: return b.decode('utf-8')
+    except UnicodeDecodeError as e: raise ValueError(f"{path}: not UTF-8 text (byte {b[e.start]:#04x} at offset {e.start}); expected tab-separated sentence pairs") from None
+
+def _enough(path:str|Path, n:int)->None:
+    if n < 2: raise ValueError(f"{path}: expected at least 2 sentence pairs (a correlation needs two), found {n}")
+
 # %% ../nbs/02_sts.ipynb #119a3e9c
 def read_sts_subset(input_path:str|Path, # `STS.input.<subset>.txt`
                     gold_path:str|Path, # `STS.gs.<subset>.txt`
                    )->tuple[list[str], list[str], list[float]]: # s1, s2, gold
     "Read one STS12-16 subset, dropping pairs whose gold line is empty."
-    pairs = Path(input_path).read_text(encoding='utf-8').splitlines()
-    golds = Path(gold_path).read_text(encoding='utf-8').splitlines()
+    pairs, golds = _utf8(input_path).splitlines(), _utf8(gold_path).splitlines()
     if len(pairs) != len(golds): raise ValueError(f"{input_path} has {len(pairs)} lines but {gold_path} has {len(golds)}")
     s1, s2, g = [], [], []
     for n, (line, y) in enumerate(zip(pairs, golds), 1):
@@ -66,6 +76,7 @@ def read_sts_subset(input_path:str|Path, # `STS.input.<subset>.txt`
         f = line.split('\t')
         if len(f) != 2: raise ValueError(f"{input_path}:{n}: expected 2 tab-separated sentences, found {len(f)} fields")
         s1.append(_ws(f[0])); s2.append(_ws(f[1])); g.append(_score(y, gold_path, n))
+    _enough(input_path, len(g))
     return s1, s2, g
 
 # %% ../nbs/02_sts.ipynb #4e1303f9
@@ -74,12 +85,12 @@ def read_columns(path:str|Path, # a tab-separated file
                  skip_header:bool=False)->tuple[list[str], list[str], list[float]]: # s1, s2, gold
     "Read sentence pairs and scores from a tab-separated file, skipping empty lines."
     s1, s2, g = [], [], []
-    with open(path, encoding='utf-8') as f:
-        for n, line in enumerate(f, 1):
-            if (skip_header and n == 1) or not line.strip(): continue
-            t = line.strip().split('\t')
-            if len(t) <= max(cols): raise ValueError(f"{path}:{n}: expected at least {max(cols)+1} tab-separated fields, found {len(t)}")
-            g.append(_score(t[cols[0]], path, n)); s1.append(_ws(t[cols[1]])); s2.append(_ws(t[cols[2]]))
+    for n, line in enumerate(_utf8(path).split('\n'), 1):
+        if (skip_header and n == 1) or not line.strip(): continue
+        t = line.strip().split('\t')
+        if len(t) <= max(cols): raise ValueError(f"{path}:{n}: expected at least {max(cols)+1} tab-separated fields, found {len(t)}")
+        g.append(_score(t[cols[0]], path, n)); s1.append(_ws(t[cols[1]])); s2.append(_ws(t[cols[2]]))
+    _enough(path, len(g))
     return s1, s2, g
 
 # %% ../nbs/02_sts.ipynb #8a3c00f0
@@ -146,6 +157,8 @@ def sts_task(encoder, # an `Encoder` or a callable `list[str] -> (N, d)`
     s1, s2, g = (sum((v[k] for v in subsets.values()), []) for k in range(3))
     cos, res = cosine_scores(encoder, s1, s2, batch_size, progress), _corr
     out = {**res(cos, g), 'setting': 'all' if task in STS_SUBSETS else split}
+    if not np.isfinite(out['spearman']):
+        raise ValueError(f"{task}: Spearman is undefined (nan): the encoder gave every pair the same cosine, or non-finite embeddings")
     if task in STS_SUBSETS:
         bounds = np.cumsum([0] + [len(v[2]) for v in subsets.values()])
         out['subsets'] = {k: res(cos[a:b], v[2]) for (k, v), a, b in zip(subsets.items(), bounds[:-1], bounds[1:])}

@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/transfer.html.md"""
 
 # %% ../nbs/04_transfer.ipynb #c5a77a8b
 from __future__ import annotations
-import time
+import io, re, time
 from dataclasses import replace
 from pathlib import Path
 import numpy as np
@@ -37,9 +37,19 @@ def transfer_files(task:str)->list[str]:
     return f[task]
 
 # %% ../nbs/04_transfer.ipynb #0b419c34
+_CONTROL = re.compile(rb'[\x00-\x08\x0e-\x1f]')
+
+def _text(path:Path, encoding:str)->str:
+    "The text of `path`, or an error naming it when it is empty, binary or not in `encoding`."
+    b = Path(path).read_bytes()
+    if m := _CONTROL.search(b): raise ValueError(f"{path}: not a text file (control byte {m.group()!r} at offset {m.start()}); expected {encoding} text, one example per line")
+    try: t = b.decode(encoding)
+    except UnicodeDecodeError as e: raise ValueError(f"{path}: not {encoding} text (byte {b[e.start]:#04x} at offset {e.start})") from None
+    if not t.strip(): raise ValueError(f"{path}: empty; expected {encoding} text, one example per line")
+    return t
+
 def _lines(path:Path, encoding:str):
-    with open(path, encoding=encoding) as f:
-        for n, line in enumerate(f, 1): yield n, line.rstrip('\n')
+    for n, line in enumerate(io.StringIO(_text(path, encoding), newline=None), 1): yield n, line.rstrip('\n')
 
 def _bad(path, n, what): return ValueError(f"{path}:{n}: {what}")
 
@@ -76,7 +86,7 @@ def read_mrpc(path:Path)->list[tuple[str, str, int]]:
 # %% ../nbs/04_transfer.ipynb #0704f8b4
 def read_binary(pos:Path, neg:Path)->list[tuple[str, int]]:
     "A binary task's two one-sentence-per-line files: `pos` labelled 1, `neg` 0."
-    return [(' '.join(l.split()), lab) for p, lab in ((pos, 1), (neg, 0)) for l in Path(p).read_text(encoding='latin-1').splitlines()]
+    return [(' '.join(l.split()), lab) for p, lab in ((pos, 1), (neg, 0)) for l in _text(p, 'latin-1').splitlines()]
 
 def _by_length(ex:list[tuple])->list[tuple]:
     "SentEval's order: by word count of each sentence, then label (stable)."
@@ -89,9 +99,15 @@ def load_transfer(task:str, # a name in `TRANSFER_TASKS`
     "Read one transfer task's splits in SentEval's order."
     root, fs = senteval_dir(data), transfer_files(task)
     paths = [data_file(root, f) for f in fs]
-    if task in _BINARY: return {'all': _by_length(read_binary(*paths))}
-    reader = {'SST2': read_sst, 'TREC': read_trec, 'MRPC': read_mrpc}[task]
-    return {s: _by_length(reader(p)) for s, p in zip(('train', 'dev', 'test') if task == 'SST2' else ('train', 'test'), paths)}
+    if task in _BINARY: splits = {'all': _by_length(read_binary(*paths))}
+    else:
+        reader = {'SST2': read_sst, 'TREC': read_trec, 'MRPC': read_mrpc}[task]
+        splits = {s: _by_length(reader(p)) for s, p in zip(('train', 'dev', 'test') if task == 'SST2' else ('train', 'test'), paths)}
+    for (s, ex), p in zip(splits.items(), paths):
+        if not ex: raise ValueError(f"{p}: no examples (only a header?)")
+    if len(labels := {e[-1] for e in next(iter(splits.values()))}) < 2:
+        raise ValueError(f"{', '.join(map(str, paths if task in _BINARY else paths[:1]))}: every example has label {labels.pop()}; a classifier needs at least 2 classes")
+    return splits
 
 # %% ../nbs/04_transfer.ipynb #f262b31f
 def _subsample(ex:list, limit:int|None, seed:int)->list:

@@ -34,3 +34,9 @@ def test_train_list_names_presets_and_fields():
 def test_unknown_command_exits_2():
     r = run('fit')
     assert r.returncode == 2 and "valid commands: train, eval, features, fetch, reproduce" in r.stderr
+
+def test_version():
+    from dalr import __version__
+    for flag in ('--version', '-V'):
+        r = run(flag)
+        assert r.returncode == 0 and r.stdout == f'dalr {__version__}\n', r.stderr

@@ -38,7 +38,7 @@ def test_minilm_sts_b_and_trec(tmp_path):
     assert set(t) == {'encode', 'classify', 'total'} and 0 < t['classify'] <= t['total'] and 'time_s' not in res['scores']['TREC']
     assert '| task | encode s | classify s | total s |' in out and f"| TREC | {t['encode']:.1f} | {t['classify']:.1f} |" in out
     s = res['meta']['timings_s']['STSBenchmark']
-    assert s == {'encode': s['total'], 'total': s['total']} and f"| STSBenchmark | {s['total']:.1f} | – | {s['total']:.1f} |" in out
+    assert s == {'encode': s['total'], 'total': s['total']} and f"| STS-B | {s['total']:.1f} | – | {s['total']:.1f} |" in out
     progress = [l for l in err.splitlines() if l.startswith('[')]
     assert progress[0].startswith('[1/2] STS-B: 82.0') and progress[0].endswith(' s)'), err
     assert progress[1] == f"[2/2] TREC: {res['scores']['TREC']['acc']:.2f} (encode {t['encode']:.1f} s, classify {t['classify']:.1f} s, total {t['total']:.1f} s)", err
@@ -80,6 +80,73 @@ def test_non_numeric_gold_score(capsys, tmp_path):
 def test_unknown_task(capsys):
     rc, out, err = run(capsys, MINI, '--tasks', 'STS17', '--data', DATA)
     assert rc == 2 and 'STS17' in err
+    assert 'STS-B, SICK-R' in err and 'SST-2' in err and 'STSBenchmark' not in err, err
+
+def test_dalr_data_is_searched(capsys, tmp_path, monkeypatch):
+    "Without --data and $DALR_SENTEVAL, $DALR_DATA/senteval is where the files are looked for (and the error says how to point at them)."
+    data = stsb_copy(tmp_path)
+    monkeypatch.delenv('DALR_SENTEVAL', raising=False); monkeypatch.setenv('DALR_DATA', str(tmp_path))
+    rc, out, err = run(capsys, MINI, '--tasks', 'SICK-R')
+    assert rc == 2 and str(data / 'SICK' / 'SICK_test_annotated.txt') in err and '$DALR_DATA' in err, err
+
+@pytest.mark.parametrize('content, expect', [(b'', 'expected at least 2 sentence pairs'), (None, 'expected at least 2 sentence pairs'),
+                                             (b'\x89PNG\r\n\x1a\n\x00\x00', 'not UTF-8 text')])
+def test_bad_sts_file_names_it(capsys, tmp_path, content, expect):
+    data = stsb_copy(tmp_path)
+    f = data / 'STS' / 'STSBenchmark' / 'sts-test.csv'
+    f.write_bytes(f.read_bytes().split(b'\n')[0] + b'\n' if content is None else content)
+    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'STS-B', '--data', data)
+    assert rc == 2 and f'{f}: {expect}' in err, err
+
+@pytest.mark.parametrize('content, expect', [(b'', 'empty'), (bytes(range(256)) * 4, 'not a text file')])
+def test_bad_binary_task_file_names_it(capsys, tmp_path, content, expect):
+    d = tmp_path / 'senteval' / 'MR'; d.mkdir(parents=True)
+    shutil.copy(DATA / 'MR' / 'rt-polarity.neg', d); (d / 'rt-polarity.pos').write_bytes(content)
+    rc, out, err = run(capsys, MINI, '--pooler', 'avg', '--tasks', 'MR', '--data', tmp_path / 'senteval')
+    assert rc == 2 and out == '' and f"{d / 'rt-polarity.pos'}: {expect}" in err, err
+
+def test_one_class_task_is_refused(capsys, tmp_path):
+    d = tmp_path / 'senteval' / 'TREC'; d.mkdir(parents=True)
+    shutil.copy(DATA / 'TREC' / 'TREC_10.label', d); (d / 'train_5500.label').write_text('DESC:manner How did serfdom develop ?\nDESC:def What is a fjord ?\n')
+    rc, out, err = run(capsys, MINI, '--tasks', 'TREC', '--data', tmp_path / 'senteval')
+    assert rc == 2 and 'train_5500.label: every example has label 1; a classifier needs at least 2 classes' in err, err
+
+@pytest.mark.parametrize('pooler', [[], ['--pooler', 'avg']])
+def test_max_length_too_short_is_refused(capsys, pooler):
+    "Both the sentence-transformers path and the Hugging Face path refuse a length that leaves no room for a word."
+    rc, out, err = run(capsys, MINI, *pooler, '--max-length', '2', '--tasks', 'STS-B', '--data', DATA)
+    assert rc == 2 and 'max_length=2: too short' in err, err
+
+def test_max_length_applies_to_sentence_transformers():
+    from dalr.encoder import Encoder
+    e = Encoder.load(MINI, device='cpu', max_length=3)
+    assert e.pooler == 'st' and e.st.max_seq_length == 3
+
+@pytest.mark.parametrize('argv, expect', [(['--batch-size', '0'], "argument --batch-size: expected a positive integer, got '0'"),
+                                          (['--limit', '-5'], "argument --limit: expected a positive integer, got '-5'"),
+                                          (['--max-length', '0'], "argument --max-length: expected a positive integer, got '0'"),
+                                          (['--device', 'cuad'], 'argument --device: expected cpu, cuda, cuda:N or mps')])
+def test_bad_option_values(capsys, argv, expect):
+    with pytest.raises(SystemExit) as e: eval_main([MINI, *argv])
+    assert e.value.code == 2 and expect in capsys.readouterr().err
+
+def test_cuda_without_a_gpu(capsys):
+    import torch
+    if torch.cuda.is_available(): pytest.skip('this machine has a GPU')
+    with pytest.raises(SystemExit) as e: eval_main([MINI, '--device', 'cuda'])
+    assert e.value.code == 2 and 'argument --device: this machine has no CUDA device (use --device cpu)' in capsys.readouterr().err
+
+def test_missing_or_empty_model_path_before_pooler_notice(capsys, tmp_path):
+    rc, out, err = run(capsys, './no/such/model', '--tasks', 'STS-B', '--data', DATA)
+    assert rc == 2 and out == '' and "no model directory 'no/such/model'" in err, (out, err)
+    (tmp_path / 'empty').mkdir()
+    rc, out, err = run(capsys, tmp_path / 'empty', '--tasks', 'STS-B', '--data', DATA)
+    assert rc == 2 and out == '' and 'is empty: it holds no model' in err, (out, err)
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit): eval_main(['--help'])
+    h = ' '.join(capsys.readouterr().out.split())
+    assert 'sentences per forward pass (default: 64)' in h and '(default: 1111)' in h and "(default: the model's limit)" in h and '$DALR_DATA/senteval' in h
 
 class _ShortBody(http.server.BaseHTTPRequestHandler):
     "Announces 1 MB, sends 10 bytes, hangs up: an interrupted download."
@@ -104,3 +171,8 @@ def test_offline_download_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv('DALR_CACHE', str(tmp_path / 'cache'))
     with pytest.raises(ConnectionError, match=r'Offline\? Download the archive'):
         download_senteval(tmp_path / 'senteval', url='http://127.0.0.1:9/senteval.tar')
+
+def test_constant_encoder_has_no_spearman():
+    import torch
+    from dalr.sts import sts_task
+    with pytest.raises(ValueError, match='STSBenchmark: Spearman is undefined'): sts_task(lambda b: torch.ones(len(b), 4), 'STSBenchmark', DATA)
