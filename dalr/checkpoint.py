@@ -39,6 +39,12 @@ def set_rng_state(s:dict)->None:
 # %% ../nbs/30_checkpoint.ipynb #88aa777a
 MANIFEST = 'manifest.json'
 
+def _plain_dir_mode(d:Path)->Path:
+    "Give a `tempfile.mkdtemp` folder (always 0700) the mode `mkdir` would give it: 0777 less the umask."
+    um = os.umask(0); os.umask(um)
+    os.chmod(d, 0o777 & ~um)
+    return d
+
 def previous_checkpoint(path:str|Path)->Path:
     "Where `save_checkpoint` keeps the checkpoint that `path` replaced."
     return Path(path).with_name(Path(path).name + '.prev')
@@ -53,7 +59,7 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
                    )->Path:
     "Write a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    d, prev, moved = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)), previous_checkpoint(path), False
+    d, prev, moved = _plain_dir_mode(Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))), previous_checkpoint(path), False
     try:
         for name, m in modules.items(): save_model(m, str(d/f'{name}.safetensors'))
         extra = {'optimizer': optimizer, 'scheduler': scheduler, 'scaler': scaler}
@@ -78,23 +84,34 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
 class CheckpointError(ValueError):
     "A checkpoint that is incomplete or damaged."
 
+def _problem(d:Path)->str|None:
+    "The first file of the checkpoint at `d` that is missing or differs from its manifest, and how (None: it is intact)."
+    try: man = json.loads((d/MANIFEST).read_text())
+    except FileNotFoundError: return f"{d/MANIFEST} is missing"
+    except (json.JSONDecodeError, UnicodeDecodeError): return f"{d/MANIFEST} is not valid JSON"
+    for f, want in man.items():
+        p = d/f
+        if not p.exists(): return f"{p} is missing"
+        if p.stat().st_size != want['bytes']: return f"{p} has {p.stat().st_size} bytes, the manifest says {want['bytes']}"
+        if sha256_files([p]) != want['sha256']: return f"{p} does not match its SHA-256 in the manifest"
+    return None
+
 def _damaged(d:Path, what:str)->CheckpointError:
+    "The error for checkpoint `d`: the way on through the previous checkpoint only when that one is intact."
     prev = previous_checkpoint(d)
-    step = json.loads((prev/'state.json').read_text()).get('step') if (prev/'state.json').exists() else None
-    back = f", or resume from the previous one (step {step}): mv {prev} {d}" if step is not None else ''
-    return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over{back}")
+    if not prev.exists(): return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over")
+    bad = _problem(prev)
+    if bad: return CheckpointError(f"{what}: the checkpoint is damaged, and so is the previous one ({bad}); "
+                                   f"the run must start over: delete {d} and {prev}")
+    try: step = json.loads((prev/'state.json').read_text()).get('step')
+    except (OSError, ValueError, AttributeError): step = None
+    return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over, "
+                           f"or resume from the previous one (step {step}): mv {prev} {d}")
 
 def verify_checkpoint(path:str|Path)->None:
     "Raise `CheckpointError` if a file of the checkpoint at `path` is missing or differs from its manifest."
-    d = Path(path)
-    try: man = json.loads((d/MANIFEST).read_text())
-    except FileNotFoundError: raise _damaged(d, f"{d/MANIFEST} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError): raise _damaged(d, f"{d/MANIFEST} is not valid JSON") from None
-    for f, want in man.items():
-        p = d/f
-        if not p.exists(): raise _damaged(d, f"{p} is missing")
-        if p.stat().st_size != want['bytes']: raise _damaged(d, f"{p} has {p.stat().st_size} bytes, the manifest says {want['bytes']}")
-        if sha256_files([p]) != want['sha256']: raise _damaged(d, f"{p} does not match its SHA-256 in the manifest")
+    d = Path(path); bad = _problem(d)
+    if bad: raise _damaged(d, bad)
 
 # %% ../nbs/30_checkpoint.ipynb #69efe7af
 def _load_pt(f:Path):
