@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save_model, load_model
-from .core import atomic_write, sha256_files
+from .core import atomic_write, publish_modes, sha256_files
 
 # %% auto #0
 __all__ = ['MANIFEST', 'rng_state', 'set_rng_state', 'previous_checkpoint', 'save_checkpoint', 'CheckpointError',
@@ -64,6 +64,7 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
         files = sorted(p.name for p in d.iterdir())
         man = {f: {'bytes': (d/f).stat().st_size, 'sha256': sha256_files([d/f])} for f in files}
         (d/MANIFEST).write_text(json.dumps(man, indent=1))
+        publish_modes(d)
         if path.exists():
             if prev.exists(): shutil.rmtree(prev)
             os.replace(path, prev); moved = True
@@ -78,23 +79,34 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
 class CheckpointError(ValueError):
     "A checkpoint that is incomplete or damaged."
 
+def _problem(d:Path)->str|None:
+    "The first file of the checkpoint at `d` that is missing or differs from its manifest, and how (None: it is intact)."
+    try: man = json.loads((d/MANIFEST).read_text())
+    except FileNotFoundError: return f"{d/MANIFEST} is missing"
+    except (json.JSONDecodeError, UnicodeDecodeError): return f"{d/MANIFEST} is not valid JSON"
+    for f, want in man.items():
+        p = d/f
+        if not p.exists(): return f"{p} is missing"
+        if p.stat().st_size != want['bytes']: return f"{p} has {p.stat().st_size} bytes, the manifest says {want['bytes']}"
+        if sha256_files([p]) != want['sha256']: return f"{p} does not match its SHA-256 in the manifest"
+    return None
+
 def _damaged(d:Path, what:str)->CheckpointError:
+    "The error for checkpoint `d`: the way on through the previous checkpoint only when that one is intact."
     prev = previous_checkpoint(d)
-    step = json.loads((prev/'state.json').read_text()).get('step') if (prev/'state.json').exists() else None
-    back = f", or resume from the previous one (step {step}): mv {prev} {d}" if step is not None else ''
-    return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over{back}")
+    if not prev.exists(): return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over")
+    bad = _problem(prev)
+    if bad: return CheckpointError(f"{what}: the checkpoint is damaged, and so is the previous one ({bad}); "
+                                   f"the run must start over: delete {d} and {prev}")
+    try: step = json.loads((prev/'state.json').read_text()).get('step')
+    except (OSError, ValueError, AttributeError): step = None
+    return CheckpointError(f"{what}: the checkpoint is damaged; delete {d} to start over, "
+                           f"or resume from the previous one (step {step}): mv {prev} {d}")
 
 def verify_checkpoint(path:str|Path)->None:
     "Raise `CheckpointError` if a file of the checkpoint at `path` is missing or differs from its manifest."
-    d = Path(path)
-    try: man = json.loads((d/MANIFEST).read_text())
-    except FileNotFoundError: raise _damaged(d, f"{d/MANIFEST} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError): raise _damaged(d, f"{d/MANIFEST} is not valid JSON") from None
-    for f, want in man.items():
-        p = d/f
-        if not p.exists(): raise _damaged(d, f"{p} is missing")
-        if p.stat().st_size != want['bytes']: raise _damaged(d, f"{p} has {p.stat().st_size} bytes, the manifest says {want['bytes']}")
-        if sha256_files([p]) != want['sha256']: raise _damaged(d, f"{p} does not match its SHA-256 in the manifest")
+    d = Path(path); bad = _problem(d)
+    if bad: raise _damaged(d, bad)
 
 # %% ../nbs/30_checkpoint.ipynb #69efe7af
 def _load_pt(f:Path):

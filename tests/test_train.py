@@ -40,6 +40,10 @@ def test_kill_and_resume_reaches_the_same_metrics(tmp_path):
     drop = lambda recs: [{k: v for k, v in r.items() if k != 'time'} for r in recs]
     assert drop(la) == drop(lb)
     assert 'synthetic_sts' in out and '->' in out
+    files = {f: f.read_bytes() for f in ref.rglob('*') if f.is_file()}
+    rc, out, err = _run(_cmd(ref)); assert rc == 0, err[-3000:]
+    assert f"{ref} is already finished (metrics.json); nothing to do" in err and f"run: {ref} (48 steps" in out
+    assert {f: f.read_bytes() for f in ref.rglob('*') if f.is_file()} == files  # the finished run's record is left as it was
 
 def _checkpoint_step(run):
     try: return json.loads((run/'checkpoint'/'state.json').read_text())['step']
