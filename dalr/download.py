@@ -44,20 +44,22 @@ def _part_file(url:str)->Path:
     "Where the partial download of `url` is kept between attempts."
     return cache_dir()/'downloads'/f"{hashlib.sha256(url.encode()).hexdigest()[:16]}-{url.rsplit('/', 1)[1]}.part"
 
-def _open(url:str, start:int, timeout:float):
+def _open(url:str, start:int, timeout:float, hint:str=_OFFLINE_HELP):
     "Open `url` from byte `start`; return the response and whether it resumes."
     req = urllib.request.Request(url, headers={'Range': f'bytes={start}-'} if start else {})
     try: r = urllib.request.urlopen(req, timeout=timeout)
     except (urllib.error.URLError, OSError) as e:
-        raise ConnectionError(f"could not download {url}: {getattr(e, 'reason', e)}. {_OFFLINE_HELP}") from e
+        raise ConnectionError(f"could not download {url}: {getattr(e, 'reason', e)}. {hint}") from e
     return r, bool(start) and r.status == 206
 
 # %% ../nbs/06_download.ipynb #acce53e7
-def _fetch(url:str, path:Path, timeout:float=60)->tuple[int, str]: # (bytes, sha256)
+def _fetch(url:str, path:Path, timeout:float=60, # seconds to wait for the server
+           hint:str=_OFFLINE_HELP, # what to do when the download fails, appended to the error
+          )->tuple[int, str]: # (bytes, sha256)
     "Download `url` to `path`, resuming a partial download; fail with one clear line if the transfer breaks."
     part = _part_file(url); part.parent.mkdir(parents=True, exist_ok=True)
     start = part.stat().st_size if part.exists() else 0
-    r, resumed = _open(url, start, timeout)
+    r, resumed = _open(url, start, timeout, hint)
     if not resumed: start = 0
     total = start + int(r.headers.get('Content-Length') or 0) if r.headers.get('Content-Length') else 0
     n, err = start, None
@@ -70,7 +72,7 @@ def _fetch(url:str, path:Path, timeout:float=60)->tuple[int, str]: # (bytes, sha
         print(f"download of {url} interrupted after {n} bytes; run the same call again to resume", file=sys.stderr); raise
     if err is not None or (total and n != total):
         raise ConnectionError(f"download of {url} was interrupted after {n} of {total or '?'} bytes ({err or 'connection closed'}); "
-                              f"nothing was installed: run it again to resume. {_OFFLINE_HELP}")
+                              f"nothing was installed: run it again to resume. {hint}")
     path.parent.mkdir(parents=True, exist_ok=True); os.replace(part, path)
     return n, _sha256(path)
 

@@ -17,10 +17,10 @@ from .core import POOLERS, atomic_write, env_versions, set_seed, sha256_files
 from .encoder import Encoder, as_encoder, check_model_dir, default_pooler, _looks_local, _model_file
 from .sts import STS_TASKS, data_file, load_sts, senteval_dir, sts_files, sts_task
 from .transfer import TRANSFER_TASKS, load_transfer, transfer_files, transfer_task
-from .presets import ConfigError, check_hub_model, _check_device
+from .presets import check_hub_model, device_arg, int_arg
 
 # %% auto #0
-__all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'positive_int', 'device_arg', 'eval_main']
+__all__ = ['required_files', 'resolve_tasks', 'Results', 'evaluate', 'eval_main']
 
 # %% ../nbs/05_eval.ipynb #80361a2d
 from .download import SENTEVAL_URL, download_senteval, verify_senteval
@@ -141,30 +141,17 @@ def evaluate(encoder, # an `Encoder` (see `Encoder.load`) or a callable `list[st
     return Results(scores, meta)
 
 # %% ../nbs/05_eval.ipynb #7a0f64a7
-def positive_int(s:str)->int:
-    "An argparse type: `s` as an integer >= 1, else an error saying so."
-    try: v = int(s)
-    except ValueError: v = 0
-    if v < 1: raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-def device_arg(s:str)->str:
-    "An argparse type for `--device`: `s` when this machine has that device (the check `dalr train device=...` runs), else an error."
-    try: _check_device(s)
-    except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace(f'device={s!r}: ', '').replace('use device=cpu', 'use --device cpu').replace(', mps or empty (CUDA when available)', ' or mps')) from None
-    return s
-
 def _parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='dalr eval', description='Evaluate a sentence encoder on STS and SentEval transfer tasks.')
     p.add_argument('model', help='Hugging Face / sentence-transformers model directory or hub id')
     p.add_argument('--pooler', choices=[*POOLERS, 'st'], help="default: dalr.json's, 'st' for sentence-transformers models, else cls_before_pooler")
     p.add_argument('--tasks', default='sts', help='sts, transfer, all, or comma-separated names (STS12..STS16, STS-B, SICK-R, MR, CR, SUBJ, MPQA, SST-2, TREC, MRPC; default: sts)')
     p.add_argument('--data', help='SentEval folder (default: $DALR_SENTEVAL, else $DALR_DATA/senteval, else senteval in $DALR_CACHE or ~/.cache/dalr)')
-    p.add_argument('--batch-size', type=positive_int, default=64, help='sentences per forward pass (default: 64)')
-    p.add_argument('--max-length', type=positive_int, help="truncate inputs to this many tokens, special tokens included (default: the model's limit)")
+    p.add_argument('--batch-size', type=int_arg(), default=64, help='sentences per forward pass (default: 64)')
+    p.add_argument('--max-length', type=int_arg(), help="truncate inputs to this many tokens, special tokens included (default: the model's limit)")
     p.add_argument('--out', help='write every score and its provenance to this JSON file')
     p.add_argument('--fast', action='store_true', help="SimCSE's fast mode for transfer classifiers")
-    p.add_argument('--limit', type=positive_int, help='at most this many transfer examples per split (smoke tests; not comparable)')
+    p.add_argument('--limit', type=int_arg(), help='at most this many transfer examples per split (smoke tests; not comparable)')
     p.add_argument('--seed', type=int, default=1111, help='seed of the transfer classifiers and subsampling (default: 1111)')
     p.add_argument('--device', type=device_arg, help='cpu, cuda or cuda:N (default: cuda when available)')
     return p

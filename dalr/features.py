@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 from .core import atomic_write, settings_diff, autocast, default_device, env_versions
-from .presets import ConfigError, _check_device
+from .presets import device_arg, int_arg
 from .corpora import CaptionRecord, CaptionStore, read_caption_csv, read_coco, read_flickr8k, read_flickr30k_json
 
 # %% auto #0
@@ -284,7 +284,7 @@ def hf_images(ds, # a `datasets.Dataset` (see `load_hf_images`)
 
 # %% ../nbs/22_features.ipynb #6aeffc25
 def _add_speed_args(p):
-    p.add_argument('--workers', type=_at_least(0), default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
+    p.add_argument('--workers', type=int_arg(0), default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto', help='encoder precision (default: bf16 on GPU, fp32 on CPU)')
 
 def _add_hf_args(p):
@@ -297,21 +297,6 @@ def _add_hf_args(p):
     g.add_argument('--split-column', default='split', help='column compared with --split to keep rows (default: split)')
 
 # %% ../nbs/22_features.ipynb #fa19a81d
-def _at_least(lo:int):
-    "An argparse type: a whole number no smaller than `lo`."
-    def whole(s:str)->int:
-        try: v = int(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-        if v < lo: raise argparse.ArgumentTypeError(f"expected a number >= {lo}, got {v}")
-        return v
-    return whole
-
-def _device(s:str)->str:
-    "An argparse type: a device this machine has (the same check as `dalr train device=...`)."
-    try: _check_device(s)
-    except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace('device=', '--device ').replace("--device '", "'")) from None
-    return s
-
 def _caption_file(s:str)->Path:
     "An argparse type: an existing caption file."
     if not Path(s).is_file(): raise argparse.ArgumentTypeError(f"no caption file {s}" + (' (it is a folder)' if Path(s).is_dir() else ''))
@@ -327,12 +312,12 @@ def _parser():
     p.add_argument('--split', help="Karpathy split to keep with --format flickr30k-json (e.g. 'train')")
     p.add_argument('--model', default='ViT-L-14', help='open_clip model name (paper: ViT-L-14)')
     p.add_argument('--pretrained', default='openai', help="open_clip pretrained tag (paper: openai), or 'none' for random init")
-    p.add_argument('--batch-size', type=_at_least(1), default=64, help='images per batch (default: 64)')
-    p.add_argument('--device', type=_device, default=None, help='cuda, cpu, ... (default: cuda when available)')
+    p.add_argument('--batch-size', type=int_arg(), default=64, help='images per batch (default: 64)')
+    p.add_argument('--device', type=device_arg, default=None, help='cuda, cpu, ... (default: cuda when available)')
     p.add_argument('--normalize', action='store_true', help='L2-normalise features (the paper stores them raw)')
     p.add_argument('--text-features', action='store_true', help="also encode the captions with the model's text tower")
     p.add_argument('--seed', type=int, default=0, help="seed of the random init with --pretrained none")
-    p.add_argument('--max-batches', type=_at_least(1), default=None, help='stop after this many new batches (resume by rerunning)')
+    p.add_argument('--max-batches', type=int_arg(), default=None, help='stop after this many new batches (resume by rerunning)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     _add_speed_args(p); _add_hf_args(p)
     return p

@@ -10,7 +10,7 @@ import argparse, json, os, sys, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from .core import atomic_dir, cache_dir
-from .download import _OFFLINE_HELP, _extract, _fetch, _lock, _new_parents, _now, _sha256
+from .download import _extract, _fetch, _lock, _new_parents, _now, _sha256
 from .presets import WIKI1M_URL
 
 # %% auto #0
@@ -74,8 +74,7 @@ def fetch(name:str, # a key of `SOURCES`
         url = source_url(name)
         with _new_parents(dest), tempfile.TemporaryDirectory(dir=dest.parent, prefix=f'.{name}-dl.') as tmp:
             got = Path(tmp)/url.rsplit('/', 1)[1]
-            try: size, digest = _fetch(url, got)
-            except ConnectionError as e: raise ConnectionError(f"{str(e).removesuffix(_OFFLINE_HELP).rstrip()} {_offline_help(name)}") from e
+            size, digest = _fetch(url, got, hint=_offline_help(name))
             with atomic_dir(dest) as out:
                 if src.unpack: _extract(got, out)
                 else: got.rename(out/got.name)

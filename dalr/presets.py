@@ -6,15 +6,15 @@ Docs: https://dalr-dev.github.io/dalr/presets.html.md"""
 
 # %% ../nbs/31_presets.ipynb #5d0bfd43
 from __future__ import annotations
-import re
+import argparse, re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from .core import cache_dir
 
 # %% auto #0
 __all__ = ['PRESETS', 'VARIANTS', 'TEACHER_VARIANTS', 'POOLER_CHOICES', 'WIKI1M_URL', 'TrainConfig', 'is_synthetic',
-           'ConfigError', 'teacher_dir_name', 'validate_config', 'parse_overrides', 'get_config', 'required_data',
-           'check_data', 'locate_data', 'check_hub_model', 'check_models']
+           'ConfigError', 'teacher_dir_name', 'int_arg', 'device_arg', 'validate_config', 'parse_overrides',
+           'get_config', 'required_data', 'check_data', 'locate_data', 'check_hub_model', 'check_models']
 
 # %% ../nbs/31_presets.ipynb #c254efe0
 @dataclass
@@ -165,6 +165,23 @@ def _check_device(device:str)->None:
         raise ConfigError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if d.type == 'mps' and not torch.backends.mps.is_available(): raise ConfigError(f"device={device!r}: MPS is not available here (use device=cpu)")
     if d.type not in ('cpu', 'cuda', 'mps'): raise ConfigError(f"device={device!r}: expected cpu, cuda, cuda:N or mps")
+
+# %% ../nbs/31_presets.ipynb #6f1a3b92
+def int_arg(lo:int=1, # the smallest value allowed
+           ):
+    "An argparse type: a whole number no smaller than `lo`, else an error saying so."
+    def whole(s:str)->int:
+        try: v = int(s)
+        except ValueError: v = lo - 1
+        if v < lo: raise argparse.ArgumentTypeError(f"expected {'a positive integer' if lo == 1 else f'an integer >= {lo}'}, got {s!r}")
+        return v
+    return whole
+
+def device_arg(s:str)->str:
+    "An argparse type for `--device`: `s` when this machine has that device (the check `device=...` runs), else an error."
+    try: _check_device(s)
+    except ConfigError as e: raise argparse.ArgumentTypeError(str(e).replace(f'device={s!r}: ', '').replace('use device=cpu', 'use --device cpu').replace(', mps or empty (CUDA when available)', ' or mps')) from None
+    return s
 
 # %% ../nbs/31_presets.ipynb #fd86c50f
 def validate_config(cfg)->None:
