@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU figure the open issues ask for, in one call of the device tool (about 9 minutes on an H100).
 #
-# On the CPU machine, once:  python bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
+# On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
 # Then one device call:       command "bash bench/device_checks.sh", carry [".devdata/wheels", ".devdata/tok",
 #                             ".devdata/minilm", ".devdata/data"], timeout_s 600
 #
@@ -18,10 +18,10 @@ OUT=${OUT:-/tmp/device-checks}; mkdir -p "$OUT"
 DEV=${DEV:-cuda}
 if [ -n "${QUICK:-}" ]; then N=24 VIT=ViT-B-32 LIMIT="--limit 300" TT="--steps 6 --repeats 2"; else N=3000 VIT=ViT-L-14 LIMIT= TT=; fi
 cd "$(dirname "$0")/.."
-python -m pip install -q --no-index --no-deps --target /tmp/site .devdata/wheels/*.whl
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .devdata/wheels/*.whl
 export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
 [ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-python -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
@@ -30,10 +30,10 @@ stage() {  # stage NAME SECONDS COMMAND...
   echo "== $name: exit $? after $(( $(date +%s) - t0 )) s (limit $limit s)"
   grep -v -e 'it/s]' -e 'Loading weights' "$OUT/$name.txt" | tail -n "${TAIL:-30}"
 }
-dalr() { python -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
+dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
-stage throughput 230 python bench/train_throughput.py --device "$DEV" --tokenizer .devdata/tok --compile $TT --json "$OUT/tt.json"
-stage features 130 python bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
+stage throughput 230 python3 bench/train_throughput.py --device "$DEV" --tokenizer .devdata/tok --compile $TT --json "$OUT/tt.json"
+stage features 130 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
   --runs "--workers 0 --precision fp32" "--workers $(( $(nproc) - 1 ))"
 stage transfer 100 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
-stage classifier 60 python bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT
+stage classifier 60 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT

@@ -41,6 +41,16 @@ PAPER_RUNS = {'paper-flickr-bert': dict(text=1_000_000, captions=145_000, epochs
               'paper-coco-bert': dict(text=1_000_000, captions=566_435, epochs=3)}
 EVAL_EVERY, BATCH = 125, 128
 
+class Figures(dict):
+    "The run's figures: each one printed as it is measured and, with `path`, the JSON rewritten, so a run cut short keeps what it measured."
+    def __init__(self, path=None, **kw): super().__init__(kw); self.path = path
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        print(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}', flush=True)
+        if self.path: Path(self.path).write_text(json.dumps(self, indent=1))
+    def update(self, *args, **kw):
+        for k, v in dict(*args, **kw).items(): self[k] = v
+
 def _tokenizer_dir(arg):
     if arg: return arg
     from importlib.resources import files
@@ -199,11 +209,11 @@ def main(argv=None)->int:
     tmp = tempfile.TemporaryDirectory(); root = Path(tmp.name)
     tok, dirs = build_models(root, _tokenizer_dir(a.tokenizer), small)
     dev_pairs = build_data(root, tok, int(n_caps * 6.9), n_caps)
-    res = dict(device=torch.cuda.get_device_name(dev) if gpu else f'cpu ({torch.get_num_threads()} threads)',
+    res = Figures(a.json, device=torch.cuda.get_device_name(dev) if gpu else f'cpu ({torch.get_num_threads()} threads)',
                model='BERT small (2x128)' if small else 'BERT-base (random)', batch=a.batch, max_length=a.max_length,
                loop_steps=steps, warmup_steps=warm, env=env_versions())
 
-    modes = ('old', 'new') if a.compare else ('new',)
+    modes = ('new', 'old') if a.compare else ('new',)  # the new path first: on a short lease its figures matter most
     for mode in modes:
         simcse, _ = make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)
         text_batches = [b for _, b in zip(range(8), simcse.loader)]
@@ -281,7 +291,6 @@ def main(argv=None)->int:
     print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s")
     for name in PAPER_RUNS:
         print(f"extrapolated {name}: {res[f'extrapolated_{name}_steps']} steps, " + ', '.join(f"[{m}] {res[f'{m}_extrapolated_{name}_min']:.1f} min" for m in modes))
-    if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
     return 0
 
 if __name__ == '__main__': sys.exit(main())

