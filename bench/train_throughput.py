@@ -10,7 +10,13 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
 - step: `Trainer.train_step` run back to back on batches already collated (text batches for SimCSE; text and
   image-caption batches for DALR), so loop/step says what the loop costs beyond its step;
 - online: DALR image-caption steps with the teachers run on every batch instead of read from the cache;
-- cache: teacher-cache build, sentences per second per teacher; dev: one 1,500-pair dev evaluation (STS-B dev's size);
+- cache: teacher-cache build of `--cache-sentences` stand-in captions (models already loaded), sentences per second
+  per teacher, and the whole Trainer setup with its cache; dev: a 1,500-pair dev evaluation (STS-B dev's size), first
+  and second call;
+- loop host time: milliseconds per step the loop spends collating batches and launching `train_step` (on a GPU, a
+  launch time well under the step time says the host keeps up);
+- `--profile FILE`: `torch.profiler` tables of five steps of each kind (device time first on CUDA), for finding what a
+  step spends beyond its model;
 - host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
 - loader: milliseconds to collate a batch, tokenised per batch against pre-tokenised (the same batches);
 - objective ops: aten operations (each a kernel launch on a GPU) in the objective's forward and backward.
@@ -124,16 +130,33 @@ def make_trainer(variant:str, dirs, root:Path, a, steps:int, dev_pairs, mode:str
     if mode == 'old': make_legacy(tr)
     return tr, build
 
-def time_loop(tr:Trainer, warm:int)->float:
-    "Seconds per optimizer step of `fit` between step `warm` and the last step (two host syncs in all)."
-    marks, step = {}, tr.train_step
+def time_loop(tr:Trainer, warm:int)->tuple[float, float, float]:
+    "Seconds per optimizer step of `fit` between step `warm` and the last step (two host syncs in all), and the host's milliseconds per step collating and launching steps in that window."
+    marks, step, collate, host = {}, tr.train_step, tr.loader.collate, dict(collate=0., launch=0.)
     def timed(batches):
-        out = step(batches)
+        t = time.perf_counter(); out = step(batches)
+        if warm < tr.step <= tr.total_steps: host['launch'] += time.perf_counter() - t
         if tr.step in (warm, tr.total_steps): sync(tr.device); marks[tr.step] = time.perf_counter()
         return out
-    tr.train_step = timed
+    def timed_collate(*args):
+        t = time.perf_counter(); out = collate(*args)
+        if warm <= tr.step < tr.total_steps: host['collate'] += time.perf_counter() - t
+        return out
+    tr.train_step, tr.loader.collate = timed, timed_collate
     tr.fit()
-    return (marks[tr.total_steps] - marks[warm]) / (tr.total_steps - warm)
+    n = tr.total_steps - warm
+    return (marks[tr.total_steps] - marks[warm]) / n, host['collate'] / n * 1000, host['launch'] / n * 1000
+
+def profile_steps(tr:Trainer, batches:list, path:str, title:str, n:int=5):
+    "Append a `torch.profiler` table of `n` steps on `batches` (after warm-up) to `path`."
+    from torch.profiler import ProfilerActivity, profile
+    for b in batches[:2]: tr.train_step([b])
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if tr.device.type == 'cuda' else [])
+    with profile(activities=acts) as prof:
+        for r in range(n): tr.train_step([batches[r % len(batches)]])
+        sync(tr.device)
+    key = 'cuda_time_total' if tr.device.type == 'cuda' else 'cpu_time_total'
+    with open(path, 'a') as f: f.write(f"\n## {title}: {n} steps\n" + prof.key_averages().table(sort_by=key, row_limit=40) + '\n')
 
 def time_steps(tr:Trainer, batches:list, repeats:int)->float:
     "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back (two host syncs in all)."
@@ -180,6 +203,17 @@ def objective_ops(tr:Trainer, batch)->int:
     tr.objective.zero_grad(set_to_none=True)
     return Count.n
 
+def cache_build(cfg, dirs, tok, n:int, path:Path, dev)->dict:
+    "Time a teacher-cache build of `n` stand-in captions alone (the teachers already loaded), as a run builds it."
+    from dalr.assemble import teacher_dtype
+    from dalr.teachers import TeacherCache
+    teachers = [Teacher.from_pretrained(d, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=dev, batch_size=cfg.teacher_batch_size) for d in dirs[1:]]
+    caps = standin_sentences(tok, n, 8, 20, seed=3)
+    sync(dev); t = time.perf_counter()
+    TeacherCache.build(path, caps, teachers, ['a', 'b'], batch_size=cfg.teacher_batch_size * 64, normalize=cfg.teacher_normalize, dtype=teacher_dtype(cfg))
+    sync(dev); s = time.perf_counter() - t
+    return dict(cache_alone_sentences=n, cache_alone_s=s, cache_sent_per_s_per_teacher=2 * n / s)
+
 def main(argv=None)->int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: CUDA if available)')
@@ -195,6 +229,8 @@ def main(argv=None)->int:
     p.add_argument('--compare', action=argparse.BooleanOptionalAction, default=True, help='also time the old path (logs read every step, unfused AdamW) in this run')
     p.add_argument('--compile', action='store_true', help='compile=True on the new path (torch.compile of the student backbone, dynamic shapes)')
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    p.add_argument('--cache-sentences', type=int, default=None, help='captions for the timed teacher-cache build (default 30,000 on GPU, 2,000 on CPU)')
+    p.add_argument('--profile', default=None, help='write torch.profiler tables of SimCSE and DALR steps to this file')
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     dev = default_device(a.device); a.device = str(dev)
@@ -220,15 +256,18 @@ def main(argv=None)->int:
         res[f'{mode}_step_simcse_s'] = time_steps(simcse, text_batches, repeats)
         res[f'{mode}_host_syncs_per_text_step'] = count_syncs(simcse, text_batches[0])
         if mode == 'new':
-            sync(dev); t = time.perf_counter(); simcse.dev_score(); sync(dev); res['dev_eval_s'] = time.perf_counter() - t
+            for key in ('dev_eval_first_s', 'dev_eval_s'):
+                sync(dev); t = time.perf_counter(); simcse.dev_score(); sync(dev); res[key] = time.perf_counter() - t
+            if a.profile: profile_steps(simcse, text_batches, a.profile, 'SimCSE step')
         del simcse
-        res[f'{mode}_loop_simcse_s'] = time_loop(make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)[0], warm)
+        (res[f'{mode}_loop_simcse_s'], res[f'{mode}_loop_simcse_collate_ms'],
+         res[f'{mode}_loop_simcse_launch_ms']) = time_loop(make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)[0], warm)
 
         dalr, build = make_trainer('dalr', dirs, root, a, steps, dev_pairs, mode)
         if mode == 'new':
             n_cached = len(dalr.cache)
-            res.update(cache_build_s=build, cache_sentences=n_cached, table_sentences=len(dalr.sentences),
-                       cache_dtype=dalr.cache.meta['dtype'], cache_sent_per_s_per_teacher=n_cached / max(build, 1e-9))
+            res.update(trainer_setup_s=build, cache_sentences=n_cached, table_sentences=len(dalr.sentences), cache_dtype=dalr.cache.meta['dtype'])
+            res.update(cache_build(dalr.cfg, dirs, tok, a.cache_sentences or (30_000 if gpu else 2_000), root/'cache-alone', dev))
         if mode == 'new':
             t = time.perf_counter(); dalr.loader.tokens(False); dalr.loader.tokens(True)
             res['pretokenize_s'] = time.perf_counter() - t
@@ -241,14 +280,17 @@ def main(argv=None)->int:
         res[f'{mode}_step_dalr_text_s'] = time_steps(dalr, texts, repeats)
         res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
         if mode == 'new': res['objective_ops_pair'], res['objective_ops_text'] = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
+        if mode == 'new' and a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (teacher cache)')
         if mode == 'new':
             cache = dalr.cache
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
-                                        dalr.sentences, normalize=False)
+                                        dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None)
             res['new_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
+            if a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (online teachers)')
             dalr.cache = cache
         del dalr
-        res[f'{mode}_loop_dalr_s'] = time_loop(make_trainer('dalr', dirs, root, a, steps, dev_pairs, mode)[0], warm)
+        (res[f'{mode}_loop_dalr_s'], res[f'{mode}_loop_dalr_collate_ms'],
+         res[f'{mode}_loop_dalr_launch_ms']) = time_loop(make_trainer('dalr', dirs, root, a, steps, dev_pairs, mode)[0], warm)
         pair_share = sum(b.is_pair for b in mixed) / len(mixed)
         res['pair_share'] = pair_share
         step_dalr_mixed = pair_share * res[f'{mode}_step_dalr_pair_s'] + (1 - pair_share) * res[f'{mode}_step_dalr_text_s']
@@ -261,7 +303,7 @@ def main(argv=None)->int:
         caps = CaptionStore.open(root/'pairs').captions
         sync(dev); t = time.perf_counter()
         TeacherCache.build(root/'old-cache', caps, tq, ['a', 'b'], batch_size=4096, normalize=False, dtype='float32'); sync(dev)
-        res['old_cache_sent_per_s_per_teacher'] = len(caps) / (time.perf_counter() - t)
+        res['old_cache_sent_per_s_per_teacher'] = 2 * len(caps) / (time.perf_counter() - t)
         res['old_cache_sentences'] = res['table_sentences']
     res['new_ratio_dalr_online_vs_simcse_step'] = res['new_step_dalr_online_pair_s'] / res['new_step_simcse_s']
     for name, run in PAPER_RUNS.items():
@@ -282,13 +324,16 @@ def main(argv=None)->int:
         print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
         print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
     print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}")
-    print(f"[new] teacher cache: {res['cache_sentences']} of {res['table_sentences']} sentences ({res['cache_dtype']}) x 2 teachers in {res['cache_build_s']:.1f} s "
-          f"(Trainer setup included): {res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher")
+    print(f"[new] teacher cache: {res['cache_alone_sentences']} captions ({res['cache_dtype']}) x 2 teachers in {res['cache_alone_s']:.1f} s: "
+          f"{res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (a run's cache: {res['cache_sentences']} of {res['table_sentences']} table sentences; Trainer setup {res['trainer_setup_s']:.1f} s)")
     if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
     print(f"[new] corpora tokenised once: {res['pretokenize_sent_per_s']:.0f} sentences/s; a batch collated in {res['collate_pretokenized_ms']:.2f} ms "
           f"(tokenised per batch: {res['collate_tokenize_ms']:.2f} ms)")
     print(f"[new] objective forward+backward: {res['objective_ops_pair']} aten ops (image-caption batch), {res['objective_ops_text']} (text batch)")
-    print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s")
+    print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s (first call {res['dev_eval_first_s']:.2f} s)")
+    for mode in modes:
+        print(f"[{mode}] loop host time per step: collate {res[f'{mode}_loop_simcse_collate_ms']:.2f} / {res[f'{mode}_loop_dalr_collate_ms']:.2f} ms, "
+              f"step launch {res[f'{mode}_loop_simcse_launch_ms']:.1f} / {res[f'{mode}_loop_dalr_launch_ms']:.1f} ms (SimCSE / DALR)")
     for name in PAPER_RUNS:
         print(f"extrapolated {name}: {res[f'extrapolated_{name}_steps']} steps, " + ', '.join(f"[{m}] {res[f'{m}_extrapolated_{name}_min']:.1f} min" for m in modes))
     return 0

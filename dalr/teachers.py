@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from transformers import AutoModel, AutoTokenizer
-from .core import needs_hidden_states, default_device, atomic_dir, env_versions
+from .core import needs_hidden_states, default_device, atomic_dir, env_versions, autocast, pool
+from .data import TokenTable
 from .encoder import Encoder
 
 # %% auto #0
@@ -54,6 +55,17 @@ def __call__(self:Teacher, sentences:list[str], # sentences to embed
     "Embed `sentences` with the evaluation encoder's path (length-sorted batches, original order restored)."
     if isinstance(sentences, str): raise TypeError("Teacher expects a list of sentences, not a single string")
     return self.encoder(list(sentences)).to(self.device)
+
+# %% ../nbs/15_teachers.ipynb #98a9fd79
+@patch
+def embed_ids(self:Teacher, input_ids:torch.Tensor, # (N, L) ids from this teacher's tokenizer
+              attention_mask:torch.Tensor, # (N, L) 1 for tokens, 0 for padding
+             )->torch.Tensor: # (N, d) float32 pooled embeddings on the teacher's device
+    "Embed one tokenised batch: one forward, no tokenizer, no host read."
+    ids, mask = input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True)
+    with torch.no_grad(), autocast(self.device):
+        o = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=needs_hidden_states(self.pooler))
+        return pool(o, mask, self.pooler).float()
 
 # %% ../nbs/15_teachers.ipynb #f10b264e
 def sentences_sha256(sentences:list[str], # the sentence table, in index order
@@ -164,15 +176,40 @@ def keyed(self:TeacherCache, rows, # (n,) the sentence-table index of each cache
     return self
 
 # %% ../nbs/15_teachers.ipynb #b8674a69
+def _token_key(tok, max_length:int)->tuple:
+    "Teachers whose tokenizers give the same ids (same rules, padding and truncation length) share one token table."
+    spec = tok.backend_tokenizer.to_str() if getattr(tok, 'is_fast', False) else f'{type(tok).__name__}@{id(tok)}'
+    return hashlib.sha256(spec.encode()).hexdigest(), max_length, tok.pad_token_id, tok.padding_side
+
 class OnlineTeachers:
     "Teachers run on each batch's sentences, with the same `get(idx)` as `TeacherCache`."
-    def __init__(self, teachers:list, # callables list[str] -> (N, d_k)
+    def __init__(self, teachers:list, # `Teacher`s (run on pre-tokenised ids) or callables list[str] -> (N, d_k)
                  sentences:list[str], # the sentence table `sent_idx` indexes
-                 normalize:bool=True): # L2-normalise, as `TeacherCache.build` does by default
+                 normalize:bool=True, # L2-normalise, as `TeacherCache.build` does by default
+                 rows:np.ndarray|None=None): # the table rows the teachers will be asked for (default: all)
         self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
+        self.rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.index = np.full(len(sentences), -1, np.int64); self.index[self.rows] = np.arange(len(self.rows))
+        self.tables, self.checked = {}, set()
+
+    def table(self, t:Teacher)->TokenTable:
+        "The token table of `t`'s tokenizer over `rows`, built on first use."
+        key = _token_key(t.tokenizer, t.max_length)
+        if key not in self.tables: self.tables[key] = TokenTable([self.sentences[i] for i in self.rows], t.tokenizer, t.max_length)
+        return self.tables[key]
 
     def get(self, idx:torch.Tensor, device:str|torch.device|None=None)->list[torch.Tensor]:
         "Embed sentences `idx` with every teacher now."
-        batch = [self.sentences[i] for i in torch.as_tensor(idx).long().tolist()]
-        out = [torch.as_tensor(_check_emb(t(batch), f'teacher {k}', len(batch))) for k, t in enumerate(self.teachers)]
-        return [(F.normalize(e, dim=-1) if self.normalize else e).to(device or 'cpu') for e in out]
+        idx = torch.as_tensor(idx).long().cpu().numpy()
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.index)):
+            raise IndexError(f"sentence indices {idx.min()}..{idx.max()} outside the table of {len(self.index)} sentences")
+        rows = self.index[idx]
+        if (rows < 0).any(): raise KeyError(f"sentence {idx[rows < 0][0]} is not among the rows these online teachers were built for")
+        out = []
+        for k, t in enumerate(self.teachers):
+            if isinstance(t, Teacher):
+                e = t.embed_ids(*self.table(t).batch(rows))
+                if k not in self.checked: _check_emb(e, f'teacher {k}', len(idx)); self.checked.add(k)
+            else: e = torch.as_tensor(_check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx)))
+            out.append((F.normalize(e, dim=-1) if self.normalize else e).to(device or 'cpu', non_blocking=True))
+        return out
