@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure the open issues ask for, in one call of the device tool (about 9 minutes on an H100).
+# Every GPU figure the open issues ask for, in one call of the device tool (at most 565 s of stages, each cut at its limit).
 #
 # On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
 # Then one device call:       command "bash bench/device_checks.sh", carry [".devdata/wheels", ".devdata/tok",
@@ -7,8 +7,10 @@
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures:
-#   throughput  bench/train_throughput.py --compile: loop vs step, DALR vs SimCSE, online teachers, teacher cache,
-#               dev evaluation, host syncs, extrapolated paper runs (JSON in $OUT/tt.json)
+#   throughput  bench/train_throughput.py, eager, new and old paths: loop vs step, DALR vs SimCSE, online teachers,
+#               teacher cache, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
+#               profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as it is measured.
+#   compile     the same, new path only, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json)
 #   features    bench/features_speed.py: ViT-L-14 (random weights) on 3,000 JPEGs, main-process fp32 vs workers + bf16
 #   transfer    dalr eval MiniLM --tasks transfer on the GPU (wall time, accuracies; JSON in $OUT/transfer.json)
 #   classifier  bench/transfer_speed.py on TREC, MRPC and CR: the batched classifier against the reference, same embeddings
@@ -19,7 +21,7 @@ DEV=${DEV:-cuda}
 if [ -n "${QUICK:-}" ]; then N=24 VIT=ViT-B-32 LIMIT="--limit 300" TT="--steps 6 --repeats 2"; else N=3000 VIT=ViT-L-14 LIMIT= TT=; fi
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .devdata/wheels/*.whl
-export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false MPLBACKEND=Agg
+export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
 [ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
@@ -32,8 +34,11 @@ stage() {  # stage NAME SECONDS COMMAND...
 }
 dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
-stage throughput 230 python3 bench/train_throughput.py --device "$DEV" --tokenizer .devdata/tok --compile $TT --json "$OUT/tt.json"
-stage features 130 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
+TTS="--device $DEV --tokenizer .devdata/tok --steps 200 --repeats 20 $TT"
+stage throughput 230 python3 bench/train_throughput.py $TTS --profile "$OUT/profile.txt" --json "$OUT/tt.json"
+stage compile 110 python3 bench/train_throughput.py $TTS --no-compare --compile --json "$OUT/ttc.json"
+export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
+stage features 85 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
   --runs "--workers 0 --precision fp32" "--workers $(( $(nproc) - 1 ))"
-stage transfer 100 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
-stage classifier 60 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT
+stage transfer 70 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
+stage classifier 40 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT

@@ -49,10 +49,10 @@ EVAL_EVERY, BATCH = 125, 128
 
 class Figures(dict):
     "The run's figures: each one printed as it is measured and, with `path`, the JSON rewritten, so a run cut short keeps what it measured."
-    def __init__(self, path=None, **kw): super().__init__(kw); self.path = path
+    def __init__(self, path=None, **kw): super().__init__(kw); self.path, self.t0 = path, time.perf_counter()
     def __setitem__(self, k, v):
         super().__setitem__(k, v)
-        print(f'  {k} = {v:.4g}' if isinstance(v, float) else f'  {k} = {v}', flush=True)
+        print(f'  [{time.perf_counter() - self.t0:4.0f} s] {k} = ' + (f'{v:.4g}' if isinstance(v, float) else f'{v}'), flush=True)
         if self.path: Path(self.path).write_text(json.dumps(self, indent=1))
     def update(self, *args, **kw):
         for k, v in dict(*args, **kw).items(): self[k] = v
