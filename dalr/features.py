@@ -108,13 +108,20 @@ def _done_shards(wd:Path)->set[int]:
 
 # %% ../nbs/22_features.ipynb #e22420ce
 class ImageBatches(torch.utils.data.Dataset):
-    "Batch k of `names` read by `load` and preprocessed: what a DataLoader worker prepares."
-    def __init__(self, load, keys:list, names:list[str], batch_size:int, preprocess):
+    "Pieces of batch k of `names` read by `load` and preprocessed: what a DataLoader worker prepares."
+    def __init__(self, load, keys:list, names:list[str], batch_size:int, preprocess,
+                 chunk:int|None=None): # images per piece (default: the whole batch)
         self.load, self.keys, self.names, self.bs, self.preprocess = load, keys, names, batch_size, preprocess
+        self.chunk = min(chunk or batch_size, batch_size)
     def __len__(self): return (len(self.names) + self.bs - 1) // self.bs
-    def __getitem__(self, k:int):
-        sl = slice(k * self.bs, (k + 1) * self.bs)
-        return (k, *preprocess_batch(self.load, self.keys[sl], self.names[sl], self.preprocess))
+    def pieces(self, k:int)->list[tuple[int, int, int]]:
+        "The `(k, start, stop)` pieces of batch k, in order."
+        end = min((k + 1) * self.bs, len(self.names))
+        return [(k, lo, min(lo + self.chunk, end)) for lo in range(k * self.bs, end, self.chunk)]
+    def __getitem__(self, piece:tuple[int, int, int]|int):
+        "`(k, last piece of batch k?, ok_names, images or None, skipped)` for a piece (an int: the whole batch)."
+        k, lo, hi = (piece, piece * self.bs, min((piece + 1) * self.bs, len(self.names))) if isinstance(piece, int) else piece
+        return (k, hi == min((k + 1) * self.bs, len(self.names)), *preprocess_batch(self.load, self.keys[lo:hi], self.names[lo:hi], self.preprocess))
 
 def default_workers(device)->int:
     "Worker processes for decoding: all cores but one (at most 16) next to a GPU, none on CPU (the encoder needs the cores)."
@@ -123,7 +130,9 @@ def default_workers(device)->int:
 # %% ../nbs/22_features.ipynb #ef4c727d
 def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
                   batch_size:int=64, device:str|torch.device|None=None, normalize:bool=False, seed:int=0, max_batches:int|None=None,
-                  progress:bool=True, workers:int|None=None, precision:str='auto', source:str='')->bool:
+                  progress:bool=True, workers:int|None=None, precision:str='auto', source:str='',
+                  chunk:int=32, # images a worker prepares per task (with workers)
+                 )->bool:
     "Encode the images `load(key)` named `names` into shards beside `out`; True when every batch is done."
     wd, device = work_dir(out), default_device(device)
     precision = ('bf16' if device.type == 'cuda' else 'fp32') if precision == 'auto' else precision
@@ -137,10 +146,18 @@ def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, mode
     clip, preprocess = load_clip(model, pretrained, device, seed)
     if precision == 'bf16': clip = clip.to(torch.bfloat16)
     dim, workers = clip.visual.output_dim, default_workers(device) if workers is None else workers
-    dl = torch.utils.data.DataLoader(ImageBatches(load, keys, names, batch_size, preprocess), batch_size=None, sampler=todo, num_workers=workers,
+    ds = ImageBatches(load, keys, names, batch_size, preprocess, chunk if workers else None)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, sampler=[p for k in todo for p in ds.pieces(k)], num_workers=workers,
                                      pin_memory=device.type == 'cuda', prefetch_factor=4 if workers else None)
-    for k, ok, x, skipped in tqdm(dl, total=len(todo), desc=f'{model} features', unit='batch', disable=not progress):
-        _save_shard(wd, k, ok, encode_images(clip, x, device, normalize, precision) if x is not None else None, skipped, dim)
+    parts, bar = [], tqdm(total=len(todo), desc=f'{model} features', unit='batch', disable=not progress)
+    for k, last, ok, x, skipped in dl:
+        parts.append((ok, None if x is None else x.to(device, non_blocking=True), skipped))
+        if not last: continue
+        xs = [p[1] for p in parts if p[1] is not None]
+        feats = encode_images(clip, torch.cat(xs) if len(xs) > 1 else xs[0], device, normalize, precision) if xs else None
+        _save_shard(wd, k, [n for p in parts for n in p[0]], feats, [s for p in parts for s in p[2]], dim)
+        parts = []; bar.update(1)
+    bar.close()
     return len(_done_shards(wd)) == (len(names) + batch_size - 1) // batch_size
 
 def encode_folder(folder:str|Path, names:list[str], out:str|Path, model:str='ViT-L-14', pretrained:str='openai',
@@ -285,6 +302,7 @@ def hf_images(ds, # a `datasets.Dataset` (see `load_hf_images`)
 # %% ../nbs/22_features.ipynb #6aeffc25
 def _add_speed_args(p):
     p.add_argument('--workers', type=int_arg(0), default=None, help='decoding worker processes (default: cores-1, at most 16, on GPU; 0 on CPU)')
+    p.add_argument('--chunk', type=int_arg(1), default=32, help='images a worker prepares per task (default: 32)')
     p.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto', help='encoder precision (default: bf16 on GPU, fp32 on CPU)')
 
 def _add_hf_args(p):
@@ -371,7 +389,7 @@ def features_main(argv:list[str]|None=None)->int:
         load, keys, names, recs, source = _inputs(a)
         check_clip_weights(a.model, a.pretrained)
         done = encode_images_to_shards(load, keys, names, a.out_store, a.model, a.pretrained, a.batch_size, a.device,
-                                       a.normalize, a.seed, a.max_batches, not a.quiet, a.workers, a.precision, source)
+                                       a.normalize, a.seed, a.max_batches, not a.quiet, a.workers, a.precision, source, a.chunk)
         if not done:
             print(f"stopped after {a.max_batches} batches; rerun the same command to resume", file=sys.stderr); return 3
         prec = a.precision if a.precision != 'auto' else ('bf16' if default_device(a.device).type == 'cuda' else 'fp32')

@@ -251,6 +251,16 @@ def test_worker_processes_give_the_same_store(photos, single_run, tmp_path):
     _same_store(tmp_path/'s', single_run)
 
 
+def test_worker_pieces_give_the_same_store(photos, single_run, tmp_path):
+    "Workers preparing one image per task (two pieces per batch, the truncated JPEG alone in one) give the same store, bit for bit."
+    caps = photos.parent/'captions.token.txt'
+    p = _cli(photos, tmp_path/'s', '--captions', caps, '--format', 'flickr8k', '--batch-size', '2', '--workers', '2', '--chunk', '1', *MODEL)
+    _, se = p.communicate(timeout=300)
+    assert p.returncode == 0, se
+    _same_store(tmp_path/'s', single_run)
+    assert 'truncated.jpg' in skip_list_path(tmp_path/'s').read_text()
+
+
 def test_bf16_within_tolerance_of_fp32(photos, single_run, tmp_path):
     "The bf16 encoder's features point within cosine 0.999 of the fp32 reference, and each is nearest its own image's."
     assert features_main([photos, tmp_path/'s', '--batch-size', '8', '--precision', 'bf16', *MODEL]) == 0
