@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure the open issues ask for, in one call of the device tool (at most 565 s of stages, each cut at its limit).
+# Every GPU figure the open issues ask for, in one call of the device tool (at most 545 s of stages, each cut at its limit).
 #
 # On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
 # Then one device call:       command "bash bench/device_checks.sh", carry [".devdata/wheels", ".devdata/tok",
@@ -12,6 +12,7 @@
 #               profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as it is measured.
 #   compile     the same, new path only, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json)
 #   features    bench/features_speed.py: ViT-L-14 (random weights) on 3,000 JPEGs, main-process fp32 vs workers + bf16
+#               (each worker task a whole batch of 256, then pieces of 32, the default)
 #   transfer    dalr eval MiniLM --tasks transfer on the GPU (wall time, accuracies; JSON in $OUT/transfer.json)
 #   classifier  bench/transfer_speed.py on TREC, MRPC and CR: the batched classifier against the reference, same embeddings
 # A smoke run of the script itself on a CPU machine: DEV=cpu QUICK=1 bash bench/device_checks.sh (tiny sizes, minutes).
@@ -38,7 +39,7 @@ TTS="--device $DEV --tokenizer .devdata/tok --steps 200 --repeats 20 $TT"
 stage throughput 230 python3 bench/train_throughput.py $TTS --profile "$OUT/profile.txt" --json "$OUT/tt.json"
 stage compile 110 python3 bench/train_throughput.py $TTS --no-compare --compile --json "$OUT/ttc.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
-stage features 85 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
-  --runs "--workers 0 --precision fp32" "--workers $(( $(nproc) - 1 ))"
+stage features 95 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 \
+  --runs "--workers 0 --precision fp32" "--workers $(( $(nproc) - 1 )) --chunk 256" "--workers $(( $(nproc) - 1 ))"
 stage transfer 70 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
 stage classifier 40 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT

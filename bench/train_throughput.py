@@ -17,6 +17,9 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
   launch time well under the step time says the host keeps up);
 - `--profile FILE`: `torch.profiler` tables of five steps of each kind (device time first on CUDA), for finding what a
   step spends beyond its model;
+- plain step: a minimal SimCSE step written directly against `transformers` (BERT with its own attention mask,
+  [CLS] + MLP, InfoNCE at temperature 0.05, AdamW fused on CUDA, the same autocast) on the same batches: what this
+  device does for the model alone, so step/plain says what the trainer's step adds;
 - host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
 - loader: milliseconds to collate a batch, tokenised per batch against pre-tokenised (the same batches);
 - objective ops: aten operations (each a kernel launch on a GPU) in the objective's forward and backward.
@@ -158,12 +161,40 @@ def profile_steps(tr:Trainer, batches:list, path:str, title:str, n:int=5):
     key = 'cuda_time_total' if tr.device.type == 'cuda' else 'cpu_time_total'
     with open(path, 'a') as f: f.write(f"\n## {title}: {n} steps\n" + prof.key_averages().table(sort_by=key, row_limit=40) + '\n')
 
+def warm_up(dev, step, batches:list, seconds:float=2.0):
+    "Run `step` on `batches` for `seconds` on a GPU (an idle GPU runs at a low clock for its first second or so; at least three steps), three steps on a CPU."
+    t, i = time.perf_counter(), 0
+    while i < 3 or (dev.type == 'cuda' and time.perf_counter() - t < seconds):
+        step(batches[i % len(batches)]); i += 1
+        if dev.type == 'cuda' and i % 8 == 0: sync(dev)
+
 def time_steps(tr:Trainer, batches:list, repeats:int)->float:
-    "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back (two host syncs in all)."
-    for b in batches[:3]: tr.train_step([b])
+    "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back after a warm-up (two host syncs in all)."
+    warm_up(tr.device, lambda b: tr.train_step([b]), batches)
     sync(tr.device); t = time.perf_counter()
     for r in range(repeats): tr.train_step([batches[r % len(batches)]])
     sync(tr.device)
+    return (time.perf_counter() - t) / repeats
+
+def plain_step_s(model_dir:str, batches:list, dev, repeats:int)->float:
+    "Seconds per minimal SimCSE step on `batches` (see the module's docstring)."
+    import torch.nn.functional as F
+    from transformers import AutoModel
+    from dalr.core import autocast
+    m = AutoModel.from_pretrained(model_dir).to(dev).train(); d = m.config.hidden_size
+    mlp = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.Tanh()).to(dev)
+    opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=dev.type == 'cuda' or None)
+    def step(b):
+        ids, mask = b['input_ids'].to(dev, non_blocking=True), b['attention_mask'].to(dev, non_blocking=True)
+        with autocast(dev):
+            z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1)).last_hidden_state[:, 0]).float()
+        n = len(ids)
+        loss = F.cross_entropy(F.cosine_similarity(z[:n, None], z[None, n:], dim=-1) / 0.05, torch.arange(n, device=dev))
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+    warm_up(dev, step, batches)
+    sync(dev); t = time.perf_counter()
+    for r in range(repeats): step(batches[r % len(batches)])
+    sync(dev)
     return (time.perf_counter() - t) / repeats
 
 def count_syncs(tr:Trainer, batch)->int|None:
@@ -256,6 +287,9 @@ def main(argv=None)->int:
         res[f'{mode}_step_simcse_s'] = time_steps(simcse, text_batches, repeats)
         res[f'{mode}_host_syncs_per_text_step'] = count_syncs(simcse, text_batches[0])
         if mode == 'new':
+            res['plain_step_s'] = plain_step_s(dirs[0], text_batches, dev, repeats)
+            res['new_ratio_simcse_step_vs_plain'] = res['new_step_simcse_s'] / res['plain_step_s']
+        if mode == 'new':
             for key in ('dev_eval_first_s', 'dev_eval_s'):
                 sync(dev); t = time.perf_counter(); simcse.dev_score(); sync(dev); res[key] = time.perf_counter() - t
             if a.profile: profile_steps(simcse, text_batches, a.profile, 'SimCSE step')
@@ -324,6 +358,7 @@ def main(argv=None)->int:
         print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
         print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
     print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}")
+    print(f"plain SimCSE step (transformers + AdamW alone, same batches) {ms(res['plain_step_s'])}: the trainer's SimCSE step is {res['new_ratio_simcse_step_vs_plain']:.2f}x it")
     print(f"[new] teacher cache: {res['cache_alone_sentences']} captions ({res['cache_dtype']}) x 2 teachers in {res['cache_alone_s']:.1f} s: "
           f"{res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (a run's cache: {res['cache_sentences']} of {res['table_sentences']} table sentences; Trainer setup {res['trainer_setup_s']:.1f} s)")
     if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
