@@ -13,7 +13,7 @@ import torch
 
 # %% auto #0
 __all__ = ['POOLERS', 'needs_hidden_states', 'pool', 'default_device', 'autocast_dtype', 'autocast', 'set_seed', 'current_umask',
-           'default_mode', 'publish_modes', 'atomic_write', 'atomic_dir', 'sha256_files', 'env_versions',
+           'default_mode', 'publish_modes', 'atomic_write', 'atomic_dir', 'replace_dir', 'sha256_files', 'env_versions',
            'settings_diff', 'cache_dir', 'shared_data']
 
 # %% ../nbs/00_core.ipynb #bd90951e
@@ -118,15 +118,22 @@ def atomic_dir(path:str|Path)->Path: # yields the temporary directory to fill
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent))
     try:
         yield tmp
-        publish_modes(tmp)
-        old = path.with_name(f'.{path.name}.old')
-        if old.exists(): shutil.rmtree(old)
-        if path.exists(): os.replace(path, old)
-        os.replace(tmp, path)
-        if old.exists(): shutil.rmtree(old)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+def replace_dir(tmp:str|Path, # a finished directory beside `path`
+                path:str|Path): # where it goes; a directory already there is replaced
+    "Give `tmp` the modes of a new directory and swap it into place as `path`, the old one removed after."
+    import shutil
+    tmp, path = Path(tmp), Path(path)
+    publish_modes(tmp)
+    old = path.with_name(f'.{path.name}.old')
+    if old.exists(): shutil.rmtree(old)
+    if path.exists(): os.replace(path, old)
+    os.replace(tmp, path)
+    if old.exists(): shutil.rmtree(old)
 
 # %% ../nbs/00_core.ipynb #fb570cb3
 def sha256_files(paths, # files to hash, in the given order

@@ -6,14 +6,14 @@ Docs: https://dalr-dev.github.io/dalr/teachers.html.md"""
 
 # %% ../nbs/15_teachers.ipynb #1621f29b
 from __future__ import annotations
-import hashlib, json, re
+import hashlib, json, re, shutil
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from transformers import AutoModel, AutoTokenizer
-from .core import needs_hidden_states, default_device, atomic_dir, env_versions, autocast, pool
+from .core import needs_hidden_states, default_device, atomic_write, replace_dir, env_versions, autocast, pool
 from .data import TokenTable
 from .encoder import Encoder
 
@@ -97,18 +97,25 @@ def _check_emb(e, name:str, n:int)->np.ndarray:
 # %% ../nbs/15_teachers.ipynb #8e92f59f
 def _write_teacher(fn:Path, teacher, name:str, sentences:list[str], batch_size:int, normalize:bool, dtype:str, progress:bool)->int:
     from tqdm.auto import tqdm
-    arr, n = None, len(sentences)
+    n, done_f = len(sentences), fn.with_suffix('.done')
     order = np.argsort([-len(s) for s in sentences], kind='stable')  # similar lengths share a chunk: little padding
-    for k in tqdm(range(0, n, batch_size), desc=name, disable=not progress):
-        rows = order[k:k + batch_size]
-        e = _check_emb(teacher([sentences[j] for j in rows]), name, len(rows))
+    chunks = [order[k:k + batch_size] for k in range(0, n, batch_size)]
+    done = int(done_f.read_text()) if done_f.exists() and fn.exists() else 0
+    arr = np.load(fn, mmap_mode='r+') if done else None
+    for c in tqdm(range(done, len(chunks)), desc=name, initial=done, total=len(chunks), disable=not progress):
+        e = _check_emb(teacher([sentences[j] for j in chunks[c]]), name, len(chunks[c]))
         if normalize: e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, e.shape[1]))
-        arr[rows] = e
-    arr.flush()
+        arr[chunks[c]] = e; arr.flush()
+        with atomic_write(done_f, 'w') as f: f.write(str(c + 1))  # after the rows are on disk: a kill in between redoes the chunk
     return int(arr.shape[1])
 
 # %% ../nbs/15_teachers.ipynb #5ee83116
+def _read_settings(wd:Path)->dict|None:
+    "The settings an interrupted build in `wd` was started with (None when unreadable)."
+    try: return json.loads((wd/'settings.json').read_text())
+    except (OSError, ValueError): return None
+
 @patch(cls_method=True)
 def build(cls:TeacherCache, path:str|Path, # the cache directory to create or replace
           sentences:list[str], # the sentence table; sentence i is keyed by index i
@@ -124,11 +131,19 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
     if len(set(names)) != len(names) or not all(re.fullmatch(r'[A-Za-z0-9_.-]+', n) for n in names):
         raise ValueError(f"teacher names must be unique and file-safe ([A-Za-z0-9_.-]); got {names}")
     if not len(sentences): raise ValueError("cannot build a teacher cache for an empty sentence list")
-    with atomic_dir(path) as tmp:
-        dims = [_write_teacher(tmp/f'{n}.npy', t, n, sentences, batch_size, normalize, dtype, progress) for t, n in zip(teachers, names)]
-        meta = dict(format='dalr-teacher-cache', version=1, n=len(sentences), names=list(names), dims=dims, normalize=normalize,
-                    dtype=dtype, sentences_sha256=sentences_sha256(sentences), env=env_versions())
-        (tmp/'meta.json').write_text(json.dumps(meta, indent=2))
+    path = Path(path); wd = path.with_name(f'.{path.name}.partial')
+    settings = dict(names=list(names), n=len(sentences), sentences_sha256=sentences_sha256(sentences), batch_size=batch_size,
+                    normalize=normalize, dtype=dtype)
+    if wd.exists() and _read_settings(wd) != settings: shutil.rmtree(wd)  # another build's work: start over
+    wd.mkdir(parents=True, exist_ok=True)
+    with atomic_write(wd/'settings.json', 'w') as f: json.dump(settings, f)
+    try: dims = [_write_teacher(wd/f'{n}.npy', t, n, sentences, batch_size, normalize, dtype, progress) for t, n in zip(teachers, names)]
+    except Exception: shutil.rmtree(wd, ignore_errors=True); raise  # a teacher that fails must change, so its rows so far are no use
+    for p in [*wd.glob('*.done'), wd/'settings.json']: p.unlink()
+    meta = dict(format='dalr-teacher-cache', version=1, n=len(sentences), names=list(names), dims=dims, normalize=normalize,
+                dtype=dtype, sentences_sha256=settings['sentences_sha256'], env=env_versions())
+    (wd/'meta.json').write_text(json.dumps(meta, indent=2))
+    replace_dir(wd, path)
     return cls.open(path, sentences)
 
 # %% ../nbs/15_teachers.ipynb #b741ad30
