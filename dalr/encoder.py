@@ -39,6 +39,7 @@ class Encoder:
         self.name = name or getattr(fn, '__name__', type(fn).__name__)
         self.model = self.tokenizer = self.max_length = None
         self._dim = None
+        self.host_rows = 16384 # a Hugging Face model's embeddings are copied to the host this many rows at a time
 
     def __repr__(self): return f"Encoder({self.name!r}, pooler={self.pooler!r}, dim={self._dim})"
 
@@ -127,12 +128,15 @@ def _pad_batch(ids:list[list[int]], # token ids of the batch's sentences
 # %% ../nbs/01_encoder.ipynb #5638abd0
 @patch
 def _encode_hf(self:Encoder, sentences:list[str], bs:int, progress:bool)->torch.Tensor:
-    "Tokenize once, sort by token count, and run pooled forwards batch by batch without autograd."
+    "Tokenize once, sort by token count, and run pooled forwards batch by batch without autograd, reading results back every `host_rows` rows."
     tok, model = self.tokenizer, self.model
     ids = tok(sentences, truncation=True, max_length=self.max_length, return_attention_mask=False, return_token_type_ids=False)['input_ids'] if sentences else []
     order = np.argsort([-len(x) for x in ids], kind='stable')
     dev, out, was_training = next(model.parameters()).device, torch.empty(len(sentences), self.dim), model.training
-    hidden = needs_hidden_states(self.pooler)
+    hidden, done, held = needs_hidden_states(self.pooler), 0, []
+    def read_back(upto:int): # one host read for the rows since the last: no wait on the device after every batch
+        nonlocal done
+        if held: out[torch.from_numpy(order[done:upto])] = torch.cat(held).float().cpu(); held.clear(); done = upto
     model.eval()
     try:
         with torch.inference_mode(), autocast(dev):
@@ -141,7 +145,9 @@ def _encode_hf(self:Encoder, sentences:list[str], bs:int, progress:bool)->torch.
                 input_ids, mask = _pad_batch([ids[j] for j in idx], tok.pad_token_id or 0)
                 input_ids, mask = input_ids.to(dev, non_blocking=True), mask.to(dev, non_blocking=True)
                 o = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=hidden)
-                out[torch.from_numpy(idx)] = pool(o, mask, self.pooler).float().cpu()
+                held.append(pool(o, mask, self.pooler))
+                if i + len(idx) - done >= self.host_rows: read_back(i + len(idx))
+            read_back(len(order))
     finally: model.train(was_training)
     return out
 
