@@ -17,7 +17,7 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
   launch time well under the step time says the host keeps up);
 - `--profile FILE`: `torch.profiler` tables of five steps of each kind (device time first on CUDA), for finding what a
   step spends beyond its model;
-- plain step: a minimal SimCSE step written directly against `transformers` (BERT with its own attention mask,
+- plain step: a minimal SimCSE step written directly against `transformers` (BERT given the trainer's form of the mask,
   [CLS] + MLP, InfoNCE at temperature 0.05, AdamW fused on CUDA, the same autocast) on the same batches: what this
   device does for the model alone, so step/plain says what the trainer's step adds;
 - host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
@@ -181,13 +181,14 @@ def plain_step_s(model_dir:str, batches:list, dev, repeats:int)->float:
     import torch.nn.functional as F
     from transformers import AutoModel
     from dalr.core import autocast
-    m = AutoModel.from_pretrained(model_dir).to(dev).train(); d = m.config.hidden_size
+    from dalr.model import backbone_mask
+    m = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).to(dev).train(); d = m.config.hidden_size  # no pooler: the step does not use it
     mlp = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.Tanh()).to(dev)
     opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=dev.type == 'cuda' or None)
     def step(b):
         ids, mask = b['input_ids'].to(dev, non_blocking=True), b['attention_mask'].to(dev, non_blocking=True)
         with autocast(dev):
-            z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=mask.repeat(2, 1)).last_hidden_state[:, 0]).float()
+            z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=backbone_mask(m, mask.repeat(2, 1))).last_hidden_state[:, 0]).float()
         n = len(ids)
         loss = F.cross_entropy(F.cosine_similarity(z[:n, None], z[None, n:], dim=-1) / 0.05, torch.arange(n, device=dev))
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)

