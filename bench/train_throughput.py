@@ -167,6 +167,7 @@ def warm_up(dev, step, batches:list, seconds:float=2.0):
     while i < 3 or (dev.type == 'cuda' and time.perf_counter() - t < seconds):
         step(batches[i % len(batches)]); i += 1
         if dev.type == 'cuda' and i % 8 == 0: sync(dev)
+        if i == 1 and time.perf_counter() - t > 5: print(f'  first step {time.perf_counter() - t:.0f} s (compilation)', flush=True); t = time.perf_counter()
 
 def time_steps(tr:Trainer, batches:list, repeats:int)->float:
     "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back after a warm-up (two host syncs in all)."
