@@ -205,11 +205,12 @@ class OnlineTeachers:
         self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
         self.rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
         self.index = np.full(len(sentences), -1, np.int64); self.index[self.rows] = np.arange(len(self.rows))
-        self.tables, self.checked = {}, set()
+        self.tables, self.keys, self.checked = {}, {}, set()
 
     def table(self, t:Teacher)->TokenTable:
         "The token table of `t`'s tokenizer over `rows`, built on first use."
-        key = _token_key(t.tokenizer, t.max_length)
+        if self.keys.get(id(t), (None,))[0] is not t: self.keys[id(t)] = (t, _token_key(t.tokenizer, t.max_length))  # hashing a tokenizer takes milliseconds: once
+        key = self.keys[id(t)][1]
         if key not in self.tables: self.tables[key] = TokenTable([self.sentences[i] for i in self.rows], t.tokenizer, t.max_length)
         return self.tables[key]
 
