@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from .core import POOLERS, pool, needs_hidden_states, atomic_dir
 
 # %% auto #0
-__all__ = ['MASK_4D_TYPES', 'eval_pooler', 'MLPHead', 'StudentEncoder', 'backbone_mask']
+__all__ = ['MASK_4D_TYPES', 'eval_pooler', 'MLPHead', 'StudentEncoder', 'backbone_mask', 'has_dropout']
 
 # %% ../nbs/10_model.ipynb #c3981456
 def eval_pooler(pooler:str, # a training pooler: `'cls'` (SimCSE's CLS + MLP) or one of `dalr.core.POOLERS`
@@ -104,6 +104,11 @@ def from_pretrained(cls:StudentEncoder, name_or_path:str, # hub id or local Hugg
     kw.setdefault('dtype', torch.float32)  # fp32 weights to train; autocast handles mixed precision
     backbone = AutoModel.from_pretrained(str(name_or_path), **kw)
     return cls(backbone, pooler=pooler, mlp=mlp, tokenizer=AutoTokenizer.from_pretrained(str(name_or_path)))
+
+# %% ../nbs/10_model.ipynb #9505bea3
+def has_dropout(model:nn.Module)->bool:
+    "Whether any dropout layer of `model` has a probability above 0 (hidden states and attention alike)."
+    return any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules())
 
 # %% ../nbs/10_model.ipynb #70c0870d
 @patch

@@ -22,6 +22,7 @@ from .corpora import sentence_table
 from .data import InterleavedLoader
 from .objective import DALRObjective, deferred_checks
 from .encoder import Encoder
+from .model import has_dropout
 from .sts import spearman_cosine
 
 # %% auto #0
@@ -52,6 +53,9 @@ class Trainer:
         if not is_main_process(): self.data = load_data(cfg, self.dir)
         set_seed(cfg.seed)
         self.student = build_student(cfg, self.data['tokenizer']).to(self.device)
+        if not has_dropout(self.student.backbone):
+            raise ConfigError(f"the student {cfg.student} has no dropout (every dropout probability in its config is 0), so SimCSE's two views of a "
+                              f"sentence would be identical: use a model with dropout, or set hidden_dropout_prob in its config.json (SimCSE: 0.1)")
         if cfg.compile: self.student.backbone.compile(dynamic=True)
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim

