@@ -6,7 +6,8 @@
 The JPEGs are crops of scikit-image's photos (seeded, so every run encodes the same files; smooth random colour
 fields where scikit-image is not installed). The model has random
 weights (`--pretrained none`): speed does not depend on the weights. Prints the wall time of the whole command, the
-images/second overall and from the moment the model is built (decoding, encoding, shards and store), for each entry
+images/second overall, from the moment the model is built (decoding, encoding, shards and store), and in the steady
+state between the first shard written and the last (what a job of many batches approaches), for each entry
 of `--runs` (extra `dalr features` arguments, one quoted string per run; default: one run with the defaults), then
 the smallest cosine between each run's feature row and the first run's for the same image (1.0: identical).
 """
@@ -57,9 +58,13 @@ def main():
     def timed_build(*args, **kw):
         r = build(*args, **kw); ready.append(time.perf_counter()); return r
     F.load_clip = timed_build  # the encoding phase starts when the model is built
+    saved, save = [], F._save_shard
+    def timed_save(*args, **kw):
+        r = save(*args, **kw); saved.append((time.perf_counter(), len(args[2]))); return r
+    F._save_shard = timed_save  # steady state: from the first shard written to the last (no start-up, no first-batch latency)
     feats = []
     for extra in a.runs:
-        out = Path(tempfile.mkdtemp())/'store'; ready.clear(); t = time.perf_counter()
+        out = Path(tempfile.mkdtemp())/'store'; ready.clear(); saved.clear(); t = time.perf_counter()
         rc = features_main([str(d), str(out), '--model', a.model, '--pretrained', 'none', '--batch-size', str(a.batch_size), '--quiet',
                             *(['--device', a.device] if a.device else []), *shlex.split(extra)])
         wall = time.perf_counter() - t
@@ -68,6 +73,7 @@ def main():
         enc = time.perf_counter() - t - (ready[0] - t)
         print(f"[{extra or 'defaults'}] batch {a.batch_size}: wall {wall:.1f} s; {a.n / wall:.1f} images/s overall, "
               f"{a.n / enc:.1f} images/s after the model is built ({enc:.1f} s: decoding, encoding, shards, store); "
+              + (f"steady {sum(k for _, k in saved[1:]) / (saved[-1][0] - saved[0][0]):.1f} images/s from the first shard to the last; " if len(saved) > 1 else '') +
               f"min cosine to the first run {np.min((feats[-1] * feats[0]).sum(1)):.5f}", flush=True)
 
 if __name__ == '__main__': main()
