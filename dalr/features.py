@@ -114,14 +114,14 @@ class ImageBatches(torch.utils.data.Dataset):
         self.load, self.keys, self.names, self.bs, self.preprocess = load, keys, names, batch_size, preprocess
         self.chunk = min(chunk or batch_size, batch_size)
     def __len__(self): return (len(self.names) + self.bs - 1) // self.bs
+    def end(self, k:int)->int: return min((k + 1) * self.bs, len(self.names)) # one past batch k's last image
     def pieces(self, k:int)->list[tuple[int, int, int]]:
         "The `(k, start, stop)` pieces of batch k, in order."
-        end = min((k + 1) * self.bs, len(self.names))
-        return [(k, lo, min(lo + self.chunk, end)) for lo in range(k * self.bs, end, self.chunk)]
+        return [(k, lo, min(lo + self.chunk, self.end(k))) for lo in range(k * self.bs, self.end(k), self.chunk)]
     def __getitem__(self, piece:tuple[int, int, int]|int):
         "`(k, last piece of batch k?, ok_names, images or None, skipped)` for a piece (an int: the whole batch)."
-        k, lo, hi = (piece, piece * self.bs, min((piece + 1) * self.bs, len(self.names))) if isinstance(piece, int) else piece
-        return (k, hi == min((k + 1) * self.bs, len(self.names)), *preprocess_batch(self.load, self.keys[lo:hi], self.names[lo:hi], self.preprocess))
+        k, lo, hi = (piece, piece * self.bs, self.end(piece)) if isinstance(piece, int) else piece
+        return (k, hi == self.end(k), *preprocess_batch(self.load, self.keys[lo:hi], self.names[lo:hi], self.preprocess))
 
 def default_workers(device)->int:
     "Worker processes for decoding: all cores but one (at most 16) next to a GPU, none on CPU (the encoder needs the cores)."

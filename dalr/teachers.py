@@ -163,19 +163,28 @@ def open(cls:TeacherCache, path:str|Path, # a directory written by `TeacherCache
         if a.shape != (meta['n'], d): raise ValueError(f"{path/(n + '.npy')} has shape {a.shape}; meta.json says ({meta['n']}, {d})")
     return cls(path, meta, arrays)
 
+def _row_index(rows:np.ndarray, n_table:int)->np.ndarray:
+    "Sentence-table index -> position in `rows` (-1 for a sentence `rows` does not hold)."
+    index = np.full(n_table, -1, np.int64); index[np.asarray(rows, dtype=np.int64)] = np.arange(len(rows))
+    return index
+
+def _lookup(idx, index:np.ndarray|None, n:int, holder:str)->np.ndarray:
+    "The rows of sentences `idx` (through `index`, or themselves when None) in a table of `n`; an error naming the first one that is out of range or that `holder` lacks."
+    i = torch.as_tensor(idx).long().cpu().numpy()
+    if i.ndim != 1: raise ValueError(f"sentence indices must be 1-d; got shape {i.shape}")
+    if len(i) and (i.min() < 0 or i.max() >= n): raise IndexError(f"sentence index out of range [0, {n}): min {i.min()}, max {i.max()}")
+    if index is None: return i
+    j = index[i]
+    if (j < 0).any(): raise KeyError(f"sentence {i[j < 0][0]} is not {holder}")
+    return j
+
 @patch
 def get(self:TeacherCache, idx:torch.Tensor, # (N,) sentence indices (a batch's `sent_idx`)
         device:str|torch.device|None=None, # where to put the result (default CPU)
        )->list[torch.Tensor]: # per teacher (N, d_k) float32
     "The cached embeddings of sentences `idx`, one tensor per teacher."
-    i = torch.as_tensor(idx).long().cpu().numpy()
-    if i.ndim != 1: raise ValueError(f"sentence indices must be 1-d; got shape {i.shape}")
     n = len(self) if self.index is None else len(self.index)
-    if len(i) and (i.min() < 0 or i.max() >= n): raise IndexError(f"sentence index out of range [0, {n}): min {i.min()}, max {i.max()}")
-    if self.index is not None:
-        j = self.index[i]
-        if (j < 0).any(): raise KeyError(f"sentence {i[j < 0][0]} is not in the teacher cache {self.path} (it holds {len(self)} of {n} sentences)")
-        i = j
+    i = _lookup(idx, self.index, n, f"in the teacher cache {self.path} (it holds {len(self)} of {n} sentences)")
     dev = torch.device(device or 'cpu')
     out = [torch.from_numpy(np.ascontiguousarray(a[i], dtype=np.float32)) for a in self.arrays]
     return [e.pin_memory().to(dev, non_blocking=True) if dev.type == 'cuda' else e.to(dev) for e in out]
@@ -187,7 +196,7 @@ def keyed(self:TeacherCache, rows, # (n,) the sentence-table index of each cache
     "Serve a cache built for a subset of a sentence table (cache row k = table row `rows[k]`) by table index."
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) != len(self): raise ValueError(f"{len(rows)} rows for a teacher cache of {len(self)} sentences")
-    self.index = np.full(n_table, -1, np.int64); self.index[rows] = np.arange(len(rows))
+    self.index = _row_index(rows, n_table)
     return self
 
 # %% ../nbs/15_teachers.ipynb #b8674a69
@@ -204,27 +213,24 @@ class OnlineTeachers:
                  rows:np.ndarray|None=None): # the table rows the teachers will be asked for (default: all)
         self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
         self.rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
-        self.index = np.full(len(sentences), -1, np.int64); self.index[self.rows] = np.arange(len(self.rows))
-        self.tables, self.keys, self.checked = {}, {}, set()
+        self.index = None if rows is None else _row_index(self.rows, len(sentences))
+        self.keys = [_token_key(t.tokenizer, t.max_length) if isinstance(t, Teacher) else None for t in teachers]  # hashing a tokenizer takes milliseconds: once
+        self.tables, self.checked = {}, set()
 
-    def table(self, t:Teacher)->TokenTable:
-        "The token table of `t`'s tokenizer over `rows`, built on first use."
-        if self.keys.get(id(t), (None,))[0] is not t: self.keys[id(t)] = (t, _token_key(t.tokenizer, t.max_length))  # hashing a tokenizer takes milliseconds: once
-        key = self.keys[id(t)][1]
-        if key not in self.tables: self.tables[key] = TokenTable([self.sentences[i] for i in self.rows], t.tokenizer, t.max_length)
-        return self.tables[key]
+    def table(self, k:int)->TokenTable:
+        "The token table of teacher `k`'s tokenizer over `rows`, built on first use."
+        if self.keys[k] not in self.tables:
+            t = self.teachers[k]; self.tables[self.keys[k]] = TokenTable([self.sentences[i] for i in self.rows], t.tokenizer, t.max_length)
+        return self.tables[self.keys[k]]
 
     def get(self, idx:torch.Tensor, device:str|torch.device|None=None)->list[torch.Tensor]:
         "Embed sentences `idx` with every teacher now."
         idx = torch.as_tensor(idx).long().cpu().numpy()
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(self.index)):
-            raise IndexError(f"sentence indices {idx.min()}..{idx.max()} outside the table of {len(self.index)} sentences")
-        rows = self.index[idx]
-        if (rows < 0).any(): raise KeyError(f"sentence {idx[rows < 0][0]} is not among the rows these online teachers were built for")
+        rows = _lookup(idx, self.index, len(self.sentences), 'among the rows these online teachers were built for')
         out = []
         for k, t in enumerate(self.teachers):
             if isinstance(t, Teacher):
-                e = t.embed_ids(*self.table(t).batch(rows))
+                e = t.embed_ids(*self.table(k).batch(rows))
                 if k not in self.checked: _check_emb(e, f'teacher {k}', len(idx)); self.checked.add(k)
             else: e = torch.as_tensor(_check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx)))
             out.append((F.normalize(e, dim=-1) if self.normalize else e).to(device or 'cpu', non_blocking=True))

@@ -292,8 +292,8 @@ def _gapped_average(xs:np.ndarray, # the steps, increasing
                     smooth:int, # moving-average window
                    )->tuple[np.ndarray, np.ndarray]: # (steps, averages) with NaN between blocks of consecutive steps
     "A moving average of each block of consecutive steps apart, NaN between blocks so that a line breaks at every gap."
-    out_x, out_y = [], []
-    for bx, by in zip(np.split(xs, np.flatnonzero(np.diff(xs) > 1) + 1), np.split(ys, np.flatnonzero(np.diff(xs) > 1) + 1)):
+    out_x, out_y, cuts = [], [], np.flatnonzero(np.diff(xs) > 1) + 1
+    for bx, by in zip(np.split(xs, cuts), np.split(ys, cuts)):
         w = min(smooth, len(by))
         if w > 1: bx, by = bx[w - 1:], np.convolve(by, np.ones(w) / w, mode='valid')
         out_x += [bx.astype(float), [np.nan]]; out_y += [by, [np.nan]]
