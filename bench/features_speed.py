@@ -10,6 +10,9 @@ images/second overall, from the moment the model is built (decoding, encoding, s
 state between the first shard written and the last (what a job of many batches approaches), for each entry
 of `--runs` (extra `dalr features` arguments, one quoted string per run; default: one run with the defaults), then
 the smallest cosine between each run's feature row and the first run's for the same image (1.0: identical).
+`--parts W` first times the two halves of the job apart: decoding and preprocessing alone in `W` worker processes
+(pieces of `--chunk`, pinned as the command pins them), and the model alone on random batches in bf16 and fp32; the job
+cannot run faster than the slower half.
 """
 import argparse, os, sys, tempfile, time
 from pathlib import Path
@@ -38,6 +41,32 @@ def make_jpegs(d:Path, n:int, seed:int=0)->Path:
         with Pool() as pool: pool.map(_jpeg, [(i, str(d), seed) for i in range(n)], chunksize=32)
     return d
 
+def decode_rate(d:Path, preprocess, batch_size:int, workers:int, chunk:int, pin:bool)->tuple[float, float]:
+    "Images/s of the worker processes alone (reading, decoding, preprocessing, pinning): overall, and after the first piece."
+    import torch
+    from dalr.features import FolderImages, ImageBatches
+    names = sorted(p.name for p in d.glob('*.jpg'))
+    ds = ImageBatches(FolderImages(d), names, names, batch_size, preprocess, chunk)
+    dl = torch.utils.data.DataLoader(ds, batch_size=None, sampler=[p for k in range(len(ds)) for p in ds.pieces(k)], num_workers=workers,
+                                     pin_memory=pin, prefetch_factor=4 if workers else None)
+    t, n, first = time.perf_counter(), 0, None
+    for _, _, ok, x, _ in dl:
+        if first is None: first, n0 = time.perf_counter(), len(ok)
+        n += len(ok)
+    end = time.perf_counter()
+    return n / (end - t), ((n - n0) / (end - first) if n > n0 else float('nan'))
+
+def encode_rate(clip, device:str, batch_size:int, precision:str, seconds:float=4.)->float:
+    "Images/s of the image encoder alone on random preprocessed batches (after two warm-up batches)."
+    import torch
+    from dalr.features import encode_images
+    clip = clip.to(torch.bfloat16 if precision == 'bf16' else torch.float32)
+    x = torch.randn(batch_size, 3, *clip.visual.image_size, pin_memory=torch.device(device).type == 'cuda')
+    for _ in range(2): encode_images(clip, x, device, precision=precision)
+    t, n = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds: encode_images(clip, x, device, precision=precision); n += batch_size
+    return n / (time.perf_counter() - t)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n', type=int, default=3000)
@@ -45,6 +74,8 @@ def main():
     p.add_argument('--device', default=None)
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--dir', default=None, help='where the JPEGs are generated (default: a temporary folder)')
+    p.add_argument('--parts', type=int, default=None, metavar='W', help='first time decoding alone in W workers and the model alone')
+    p.add_argument('--chunk', type=int, default=32, help='images per worker piece for --parts')
     p.add_argument('--runs', nargs='+', default=[''], help='extra dalr features arguments, one quoted string per run')
     a = p.parse_args()
     import shlex, torch
@@ -53,6 +84,14 @@ def main():
     t = time.perf_counter(); d = make_jpegs(Path(a.dir or tempfile.mkdtemp())/f'jpegs{a.n}', a.n); t_gen = time.perf_counter() - t
     print(f"{a.n} JPEGs 500x375 ready in {t_gen:.1f} s; {a.model}; device {a.device or 'default'}; "
           f"{torch.get_num_threads()} torch threads, {os.cpu_count()} cores", flush=True)
+    if a.parts is not None:
+        import dalr.features as F
+        dev = str(F.default_device(a.device)); clip, preprocess = F.load_clip(a.model, 'none', dev)
+        tot, steady = decode_rate(d, preprocess, a.batch_size, a.parts, a.chunk, dev.startswith('cuda'))
+        print(f"decoding alone, {a.parts} workers, pieces of {a.chunk}: {tot:.1f} images/s overall, {steady:.1f} after the first piece", flush=True)
+        for prec in ('bf16', 'fp32'):
+            print(f"{a.model} alone, {prec}, batch {a.batch_size}: {encode_rate(clip, dev, a.batch_size, prec, 4. if dev.startswith('cuda') else 1.):.1f} images/s", flush=True)
+        del clip
     import dalr.features as F
     ready, build = [], F.load_clip
     def timed_build(*args, **kw):
