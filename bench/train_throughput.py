@@ -67,7 +67,7 @@ def _tokenizer_dir(arg):
 
 def standin_sentences(tok, n:int, lo:int, hi:int, seed:int)->list[str]:
     "n sentences of lo..hi words drawn from the tokenizer's whole-word vocabulary."
-    words = [w for w in tok.get_vocab() if w.isalpha() and len(w) > 2]
+    words = np.array(sorted(w for w in tok.get_vocab() if w.isalpha() and len(w) > 2))  # an array: choice() on a list converts it every call
     rng = np.random.default_rng(seed)
     return [' '.join(rng.choice(words, rng.integers(lo, hi + 1))) + ' .' for _ in range(n)]
 
