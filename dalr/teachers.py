@@ -95,7 +95,7 @@ def _check_emb(e, name:str, n:int)->np.ndarray:
     return e
 
 # %% ../nbs/15_teachers.ipynb #8e92f59f
-def _write_teacher(fn:Path, teacher, name:str, sentences:list[str], batch_size:int, normalize:bool, dtype:str, progress:bool)->int:
+def _write_teacher(fn:Path, embed, name:str, sentences:list[str], batch_size:int, normalize:bool, dtype:str, progress:bool)->int:
     from tqdm.auto import tqdm
     n, done_f = len(sentences), fn.with_suffix('.done')
     order = np.argsort([-len(s) for s in sentences], kind='stable')  # similar lengths share a chunk: little padding
@@ -103,12 +103,41 @@ def _write_teacher(fn:Path, teacher, name:str, sentences:list[str], batch_size:i
     done = int(done_f.read_text()) if done_f.exists() and fn.exists() else 0
     arr = np.load(fn, mmap_mode='r+') if done else None
     for c in tqdm(range(done, len(chunks)), desc=name, initial=done, total=len(chunks), disable=not progress):
-        e = _check_emb(teacher([sentences[j] for j in chunks[c]]), name, len(chunks[c]))
+        e = _check_emb(embed(chunks[c]), name, len(chunks[c]))
         if normalize: e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
         if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, e.shape[1]))
         arr[chunks[c]] = e; arr.flush()
         with atomic_write(done_f, 'w') as f: f.write(str(c + 1))  # after the rows are on disk: a kill in between redoes the chunk
     return int(arr.shape[1])
+
+
+# %% ../nbs/15_teachers.ipynb #b1c0e3a2
+def _token_key(tok, max_length:int)->tuple:
+    "Teachers whose tokenizers give the same ids (same rules, padding and truncation length) share one token table."
+    if getattr(tok, 'is_fast', False):  # the rules, without the padding/truncation state the last call left on the backend
+        spec = json.dumps({k: v for k, v in json.loads(tok.backend_tokenizer.to_str()).items() if k not in ('padding', 'truncation')}, sort_keys=True)
+    else: spec = f'{type(tok).__name__}@{id(tok)}'
+    return hashlib.sha256(spec.encode()).hexdigest(), max_length, tok.pad_token_id, tok.padding_side
+
+def _embed_rows(teacher:Teacher, table:TokenTable, rows:np.ndarray)->torch.Tensor:
+    "Embed the table's `rows` in the teacher's batches, longest first as `Teacher.__call__` batches them; rows back in order."
+    order = np.argsort(-table.lengths[rows], kind='stable')
+    bs = teacher.batch_size
+    e = torch.cat([teacher.embed_ids(*table.batch(rows[order[i:i + bs]])) for i in range(0, len(rows), bs)])
+    return e[torch.from_numpy(np.argsort(order)).to(e.device)]
+
+def _embedders(teachers:list, sentences:list[str])->tuple[list, dict]:
+    "One `rows -> (len(rows), d)` callable per teacher, and the token tables its `Teacher`s share (filled on first use)."
+    tables = {}
+    def one(t):
+        if not isinstance(t, Teacher) or t.tokenizer.pad_token_id is None: return lambda rows: t([sentences[j] for j in rows])
+        key = _token_key(t.tokenizer, t.max_length)
+        def embed(rows):
+            if key not in tables: tables[key] = TokenTable(sentences, t.tokenizer, t.max_length)
+            return _embed_rows(t, tables[key], rows)
+        return embed
+    return [one(t) for t in teachers], tables
+
 
 # %% ../nbs/15_teachers.ipynb #5ee83116
 def _read_settings(wd:Path)->dict|None:
@@ -137,7 +166,7 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
     if wd.exists() and _read_settings(wd) != settings: shutil.rmtree(wd)  # another build's work: start over
     wd.mkdir(parents=True, exist_ok=True)
     with atomic_write(wd/'settings.json', 'w') as f: json.dump(settings, f)
-    try: dims = [_write_teacher(wd/f'{n}.npy', t, n, sentences, batch_size, normalize, dtype, progress) for t, n in zip(teachers, names)]
+    try: dims = [_write_teacher(wd/f'{n}.npy', e, n, sentences, batch_size, normalize, dtype, progress) for e, n in zip(_embedders(teachers, sentences)[0], names)]
     except Exception: shutil.rmtree(wd, ignore_errors=True); raise  # a teacher that fails must change, so its rows so far are no use
     for p in [*wd.glob('*.done'), wd/'settings.json']: p.unlink()
     meta = dict(format='dalr-teacher-cache', version=1, n=len(sentences), names=list(names), dims=dims, normalize=normalize,
@@ -200,11 +229,6 @@ def keyed(self:TeacherCache, rows, # (n,) the sentence-table index of each cache
     return self
 
 # %% ../nbs/15_teachers.ipynb #b8674a69
-def _token_key(tok, max_length:int)->tuple:
-    "Teachers whose tokenizers give the same ids (same rules, padding and truncation length) share one token table."
-    spec = tok.backend_tokenizer.to_str() if getattr(tok, 'is_fast', False) else f'{type(tok).__name__}@{id(tok)}'
-    return hashlib.sha256(spec.encode()).hexdigest(), max_length, tok.pad_token_id, tok.padding_side
-
 class OnlineTeachers:
     "Teachers run on each batch's sentences, with the same `get(idx)` as `TeacherCache`."
     def __init__(self, teachers:list, # `Teacher`s (run on pre-tokenised ids) or callables list[str] -> (N, d_k)
