@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# Every GPU figure the open issues ask for, in two calls of the device tool (stages cut at their limits: the first three
-# 540 s, the last two 110 s; name them with STAGES).
+# Every GPU figure the open issues ask for, in two calls of the device tool: stages are cut at their limits, which
+# add up to 800 s, so name them with STAGES: first "throughput compile_objective features" (490 s), then, on the
+# warm machine, "compile transfer classifier" (310 s).
 #
 # On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
-# Then one device call:       command "bash bench/device_checks.sh", carry [".devdata/wheels", ".devdata/tok",
-#                             ".devdata/minilm", ".devdata/data"], timeout_s 600
+# Then the device calls:      command 'STAGES="..." bash bench/device_checks.sh', carry [".devdata/wheels", ".devdata/tok",
+#                             ".devdata/data"] (".devdata/minilm" too for transfer and classifier), timeout_s 600
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures:
 #   throughput  bench/train_throughput.py, eager, new and old paths: loop vs step, DALR vs SimCSE, online teachers,
 #               teacher cache, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
 #               profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as it is measured.
-#   compile     the same, new path only, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json)
+#   compile_objective  the same, new path only, compile_objective=True (the objective alone compiled; JSON in $OUT/tto.json)
+#   compile     the same, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json); both compile
+#               stages log recompilations (TORCH_LOGS=recompiles)
 #   features    bench/features_speed.py: ViT-L-14 (random weights) on 3,000 JPEGs: decoding alone in the workers and the
 #               model alone (bf16, fp32), then the command with workers in fp32 (the reference), with whole batches of
 #               256 as worker tasks, and with the defaults (pieces of 32, bf16)
 #   transfer    dalr eval MiniLM --tasks transfer on the GPU (wall time, accuracies; JSON in $OUT/transfer.json)
 #   classifier  bench/transfer_speed.py on TREC, MRPC and CR: the batched classifier against the reference, same embeddings
-# STAGES="transfer classifier" bash bench/device_checks.sh runs only the stages named (default: all five, 650 s: more
-# than one call may run).
+# STAGES="transfer classifier" bash bench/device_checks.sh runs only the stages named (default: all of them).
 # A smoke run of the script itself on a CPU machine: DEV=cpu QUICK=1 bash bench/device_checks.sh (tiny sizes, minutes).
 set -u
 OUT=${OUT:-/tmp/device-checks}; mkdir -p "$OUT"
@@ -30,7 +32,7 @@ export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 M
 [ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
-STAGES=" ${STAGES:-throughput compile features transfer classifier} "
+STAGES=" ${STAGES:-throughput compile_objective features compile transfer classifier} "
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
   [[ "$STAGES" == *" $name "* ]] || return 0
@@ -43,10 +45,11 @@ dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$
 
 TTS="--device $DEV --tokenizer .devdata/tok --steps 200 --repeats 20 $TT"
 stage throughput 230 python3 bench/train_throughput.py $TTS --profile "$OUT/profile.txt" --json "$OUT/tt.json"
-stage compile 200 python3 bench/train_throughput.py $TTS --no-compare --compile --json "$OUT/ttc.json"
+stage compile_objective 150 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
 W=$(( $(nproc) - 1 ))
 stage features 110 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 --parts $W \
   --runs "--workers $W --precision fp32" "--workers $W --chunk 256" "--workers $W"
+stage compile 200 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile all --json "$OUT/ttc.json"
 stage transfer 70 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
 stage classifier 40 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT

@@ -60,7 +60,7 @@ class Trainer:
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
         self.objective = DALRObjective(objective_config(cfg), dim=self.student.dim, image_dim=img_dim).to(self.device)
-        if cfg.compile: self.objective.compile(dynamic=True)  # one graph: the step's checks are deferred
+        if cfg.compile or cfg.compile_objective: self.objective.compile(dynamic=True)  # one graph: the step's checks are deferred
         if self.world > 1: torch.manual_seed(cfg.seed + 7919 * self.rank)
         self._setup_loop()
 
@@ -160,7 +160,7 @@ def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Fa
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective')
 
 @patch
 def _state(self:Trainer)->dict:

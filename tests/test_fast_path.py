@@ -139,14 +139,16 @@ def test_student_step_makes_no_host_read(tmp_path, pooler):
         (out['z'].sum() + out['pooled'].sum()).backward()
 
 @pytest.mark.skipif(shutil.which('g++') is None and shutil.which('cc') is None, reason='torch.compile on CPU needs a C++ compiler')
-def test_compiled_step_equals_eager(tmp_path):
-    "`compile=True` (backbone and objective under torch.compile) gives the eager step's loss, logs and gradients."
+@pytest.mark.parametrize('what', ['compile', 'compile_objective'])
+def test_compiled_step_equals_eager(tmp_path, what):
+    "`compile=True` (backbone and objective under torch.compile) and `compile_objective=True` (the objective alone) give the eager step's loss, logs and gradients."
     torch.set_num_threads(1)
     torch._dynamo.reset()
     def first_step(compile):
-        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(compile)), world_scenes=100, max_steps=4, compile=compile)), progress=False)
+        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(compile)), world_scenes=100, max_steps=4, **{what: compile})), progress=False)
         tr.student.eval()  # no dropout: both trainers see the same network
         assert (tr.objective._compiled_call_impl is not None) == compile
+        assert (tr.student.backbone._compiled_call_impl is not None) == (compile and what == 'compile')
         pb = next(b for b in tr.loader if b.is_pair)
         tr.opt.zero_grad(set_to_none=True)
         loss, logs = tr.loss(pb, sync=False)
