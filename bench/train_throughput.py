@@ -9,7 +9,8 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
 - loop: seconds per optimizer step of `Trainer.fit` over a steady-state window (after warm-up, dev and saving off);
 - step: `Trainer.train_step` run back to back on batches already collated (text batches for SimCSE; text and
   image-caption batches for DALR), so loop/step says what the loop costs beyond its step;
-- online: DALR image-caption steps with the teachers run on every batch instead of read from the cache;
+- online: DALR image-caption steps with the teachers run on every batch instead of read from the cache, beside the
+  two teachers' forwards alone on the same batches (what running them online may cost at most);
 - cache: teacher-cache build of `--cache-sentences` stand-in captions (models already loaded), sentences per second
   per teacher, and the whole Trainer setup with its cache; dev: a 1,500-pair dev evaluation (STS-B dev's size), first
   and second call;
@@ -328,6 +329,11 @@ def main(argv=None)->int:
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
                                         dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None)
             res['new_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
+            online = dalr.cache  # the teachers' forwards alone on the same batches: what running them online may cost at most
+            warm_up(dev, lambda b: online.get(b['sent_idx'], dev), pairs)
+            sync(dev); t = time.perf_counter()
+            for r in range(repeats): online.get(pairs[r % len(pairs)]['sent_idx'], dev)
+            sync(dev); res['teacher_forwards_s'] = (time.perf_counter() - t) / repeats
             if a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (online teachers)')
             dalr.cache = cache
         del dalr
@@ -365,7 +371,8 @@ def main(argv=None)->int:
         print(f"[{mode}] SimCSE  step {ms(res[f'{mode}_step_simcse_s'])}   loop {ms(res[f'{mode}_loop_simcse_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_simcse']:.2f}")
         print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
         print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
-    print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}")
+    print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}; "
+          f"online - cache step {1000 * (res['new_step_dalr_online_pair_s'] - res['new_step_dalr_pair_s']):.1f} ms, the two teachers' forwards alone {1000 * res['teacher_forwards_s']:.1f} ms")
     print(f"plain SimCSE step (transformers + AdamW alone, same batches) {ms(res['plain_step_s'])}: the trainer's SimCSE step is {res['new_ratio_simcse_step_vs_plain']:.2f}x it")
     print(f"[new] teacher cache: {res['cache_alone_sentences']} captions ({res['cache_dtype']}) x 2 teachers in {res['cache_alone_s']:.1f} s: "
           f"{res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (each teacher tokenising its chunks: {res['cache_sentence_path_sent_per_s_per_teacher']:.0f}; a run's cache: {res['cache_sentences']} of {res['table_sentences']} table sentences; Trainer setup {res['trainer_setup_s']:.1f} s)")
