@@ -10,7 +10,8 @@
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures:
 #   throughput  bench/train_throughput.py, eager, new and old paths: loop vs step, DALR vs SimCSE, online teachers,
-#               teacher cache, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
+#               teacher cache (one tokenisation, each teacher its own, forwards of 1,024), the plain step eager and as
+#               one CUDA graph, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
 #               profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as it is measured.
 #   compile_objective  the same, new path only, compile_objective=True (the objective alone compiled; JSON in $OUT/tto.json)
 #   compile     the same, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json); both compile

@@ -21,6 +21,8 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
 - plain step: a minimal SimCSE step written directly against `transformers` (BERT given the trainer's form of the mask,
   [CLS] + MLP, InfoNCE at temperature 0.05, AdamW fused on CUDA, the same autocast) on the same batches: what this
   device does for the model alone, so step/plain says what the trainer's step adds;
+- graphed (CUDA only): the plain step with batches padded to `--max-length`, eager and captured whole (forward,
+  backward, AdamW) in one CUDA graph: what launching the step's kernels from the host costs;
 - host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
 - loader: milliseconds to collate a batch, tokenised per batch against pre-tokenised (the same batches);
 - objective ops: aten operations (each a kernel launch on a GPU) in the objective's forward and backward.
@@ -200,6 +202,41 @@ def plain_step_s(model_dir:str, batches:list, dev, repeats:int)->float:
     sync(dev)
     return (time.perf_counter() - t) / repeats
 
+def graphed_step_s(model_dir:str, batches:list, dev, repeats:int, length:int)->dict:
+    "The plain step with every batch padded to `length`: eager, and captured whole (forward, backward, AdamW) in one CUDA graph and replayed; seconds per step (GPU only)."
+    import torch.nn.functional as F
+    from transformers import AutoModel
+    from dalr.model import backbone_mask
+    m = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).to(dev).train(); d = m.config.hidden_size
+    mlp = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.Tanh()).to(dev)
+    opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=True, capturable=True)
+    pad = lambda x: F.pad(x, (0, length - x.shape[1])).to(dev, non_blocking=True)
+    fixed = [(pad(b['input_ids']), pad(b['attention_mask'])) for b in batches]
+    ids, mask = (x.clone() for x in fixed[0]); n = len(ids)
+    def fwd_bwd():
+        with torch.autocast('cuda', dtype=torch.bfloat16, cache_enabled=False):  # no cast cache: a graph replays the casts
+            z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=backbone_mask(m, mask.repeat(2, 1))).last_hidden_state[:, 0]).float()
+        loss = F.cross_entropy(F.cosine_similarity(z[:n, None], z[None, n:], dim=-1) / 0.05, torch.arange(n, device=dev))
+        loss.backward(); opt.step()
+    def eager(i):
+        ids.copy_(fixed[i % len(fixed)][0]); mask.copy_(fixed[i % len(fixed)][1]); fwd_bwd(); opt.zero_grad(set_to_none=True)
+    def timed(step):
+        warm_up(dev, step, list(range(len(fixed))))
+        sync(dev); t = time.perf_counter()
+        for r in range(repeats): step(r)
+        sync(dev); return (time.perf_counter() - t) / repeats
+    out = dict(plain_fixed_length_step_s=timed(eager))
+    side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for i in range(3): eager(i)
+    torch.cuda.current_stream().wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    opt.zero_grad(set_to_none=True)
+    with torch.cuda.graph(g): fwd_bwd()
+    def replay(i): ids.copy_(fixed[i % len(fixed)][0]); mask.copy_(fixed[i % len(fixed)][1]); g.replay()
+    out['graphed_step_s'] = timed(replay)
+    return out
+
 def count_syncs(tr:Trainer, batch)->int|None:
     if tr.device.type != 'cuda': return None
     torch.cuda.set_sync_debug_mode('warn')
@@ -300,6 +337,9 @@ def main(argv=None)->int:
         if mode == 'new':
             res['plain_step_s'] = plain_step_s(dirs[0], text_batches, dev, repeats)
             res['new_ratio_simcse_step_vs_plain'] = res['new_step_simcse_s'] / res['plain_step_s']
+            if gpu:  # what launching fewer kernels buys: the whole plain step as one CUDA graph (fixed length)
+                try: res.update(graphed_step_s(dirs[0], text_batches, dev, repeats, a.max_length))
+                except Exception as e: print(f'  CUDA graph of the plain step failed: {type(e).__name__}: {e}', flush=True)
         if mode == 'new':
             for key in ('dev_eval_first_s', 'dev_eval_s'):
                 sync(dev); t = time.perf_counter(); simcse.dev_score(); sync(dev); res[key] = time.perf_counter() - t
@@ -376,6 +416,9 @@ def main(argv=None)->int:
     print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}; "
           f"online - cache step {1000 * (res['new_step_dalr_online_pair_s'] - res['new_step_dalr_pair_s']):.1f} ms, the two teachers' forwards alone {1000 * res['teacher_forwards_s']:.1f} ms")
     print(f"plain SimCSE step (transformers + AdamW alone, same batches) {ms(res['plain_step_s'])}: the trainer's SimCSE step is {res['new_ratio_simcse_step_vs_plain']:.2f}x it")
+    if 'graphed_step_s' in res:
+        print(f"plain SimCSE step padded to length {a.max_length}: eager {ms(res['plain_fixed_length_step_s'])}, one CUDA graph {ms(res['graphed_step_s'])} "
+              f"({res['plain_fixed_length_step_s'] / res['graphed_step_s']:.2f}x faster)")
     print(f"[new] teacher cache: {res['cache_alone_sentences']} captions ({res['cache_dtype']}) x 2 teachers in {res['cache_alone_s']:.1f} s: "
           f"{res['cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (teacher batches of {res['teacher_batch']}; each teacher tokenising its chunks: {res['cache_sentence_path_sent_per_s_per_teacher']:.0f}; batches of 1024: {res['cache_batch1024_sent_per_s_per_teacher']:.0f}; a run's cache: {res['cache_sentences']} of {res['table_sentences']} table sentences; Trainer setup {res['trainer_setup_s']:.1f} s)")
     if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
