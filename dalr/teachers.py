@@ -65,7 +65,7 @@ def embed_ids(self:Teacher, input_ids:torch.Tensor, # (N, L) ids from this teach
     ids, mask = input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True)
     with torch.no_grad(), autocast(self.device):
         o = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=needs_hidden_states(self.pooler))
-        return pool(o, mask, self.pooler).float()
+        return pool(o, mask, self.pooler).float().contiguous()  # a [CLS] slice is strided by the batch's length: a compiled objective would recompile
 
 # %% ../nbs/15_teachers.ipynb #f10b264e
 def sentences_sha256(sentences:list[str], # the sentence table, in index order
