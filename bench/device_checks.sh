@@ -8,7 +8,7 @@
 #                             ".devdata/data"] (".devdata/minilm" too for transfer and classifier), timeout_s 600
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
-# last lines here, so a stage that overruns costs only its own figures:
+# last lines here, so a stage that overruns costs only its own figures (and prints the Python stack it was stuck in):
 #   throughput  bench/train_throughput.py, eager, new and old paths: loop vs step, DALR vs SimCSE, online teachers,
 #               teacher cache (one tokenisation, each teacher its own, forwards of 1,024), the plain step eager and as
 #               one CUDA graph, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
@@ -29,7 +29,7 @@ DEV=${DEV:-cuda}
 if [ -n "${QUICK:-}" ]; then N=24 VIT=ViT-B-32 LIMIT="--limit 300" TT="--steps 6 --repeats 2"; else N=3000 VIT=ViT-L-14 LIMIT= TT=; fi
 cd "$(dirname "$0")/.."
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .devdata/wheels/*.whl
-export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1
 [ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
@@ -38,9 +38,11 @@ stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
   [[ "$STAGES" == *" $name "* ]] || return 0
   local t0=$(date +%s)
-  timeout "$limit" "$@" > "$OUT/$name.txt" 2>&1
-  echo "== $name: exit $? after $(( $(date +%s) - t0 )) s (limit $limit s)"
-  grep -v -e 'it/s]' -e 'Loading weights' "$OUT/$name.txt" | tail -n "${TAIL:-30}"
+  timeout -s ABRT -k 15 "$limit" "$@" > "$OUT/$name.txt" 2>&1  # SIGABRT: Python's fault handler prints where every thread was
+  local rc=$?
+  echo "== $name: exit $rc after $(( $(date +%s) - t0 )) s (limit $limit s)"
+  grep -v -e 'it/s]' -e 'Loading weights' -e '^Extension modules' "$OUT/$name.txt" | tail -n "${TAIL:-30}"
+  if [ $rc -ge 124 ]; then echo "-- where it was stuck (innermost frames first; the whole dump is in $name.txt):"; grep -A 25 -m 1 '^Current thread' "$OUT/$name.txt"; fi
 }
 dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
