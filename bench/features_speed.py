@@ -43,14 +43,11 @@ def make_jpegs(d:Path, n:int, seed:int=0)->Path:
 
 def decode_rate(d:Path, preprocess, batch_size:int, workers:int, chunk:int, pin:bool)->tuple[float, float]:
     "Images/s of the worker processes alone (reading, decoding, preprocessing, pinning): overall, and after the first piece."
-    import torch
     from dalr.features import FolderImages, ImageBatches
     names = sorted(p.name for p in d.glob('*.jpg'))
     ds = ImageBatches(FolderImages(d), names, names, batch_size, preprocess, chunk)
-    dl = torch.utils.data.DataLoader(ds, batch_size=None, sampler=[p for k in range(len(ds)) for p in ds.pieces(k)], num_workers=workers,
-                                     pin_memory=pin, prefetch_factor=4 if workers else None)
     t, n, first = time.perf_counter(), 0, None
-    for _, _, ok, x, _ in dl:
+    for _, _, ok, x, _ in ds.loader(range(len(ds)), workers, pin):
         if first is None: first, n0 = time.perf_counter(), len(ok)
         n += len(ok)
     end = time.perf_counter()

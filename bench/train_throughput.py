@@ -172,69 +172,62 @@ def warm_up(dev, step, batches:list, seconds:float=2.0):
         if dev.type == 'cuda' and i % 8 == 0: sync(dev)
         if i == 1 and time.perf_counter() - t > 5: print(f'  first step {time.perf_counter() - t:.0f} s (compilation)', flush=True); t = time.perf_counter()
 
-def time_steps(tr:Trainer, batches:list, repeats:int)->float:
-    "Seconds per `train_step` on already collated batches, over `repeats` steps run back to back after a warm-up (two host syncs in all)."
-    warm_up(tr.device, lambda b: tr.train_step([b]), batches)
-    sync(tr.device); t = time.perf_counter()
-    for r in range(repeats): tr.train_step([batches[r % len(batches)]])
-    sync(tr.device)
-    return (time.perf_counter() - t) / repeats
-
-def plain_step_s(model_dir:str, batches:list, dev, repeats:int)->float:
-    "Seconds per minimal SimCSE step on `batches` (see the module's docstring)."
-    import torch.nn.functional as F
-    from transformers import AutoModel
-    from dalr.core import autocast
-    from dalr.model import backbone_mask
-    m = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).to(dev).train(); d = m.config.hidden_size  # no pooler: the step does not use it
-    mlp = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.Tanh()).to(dev)
-    opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=dev.type == 'cuda' or None)
-    def step(b):
-        ids, mask = b['input_ids'].to(dev, non_blocking=True), b['attention_mask'].to(dev, non_blocking=True)
-        with autocast(dev):
-            z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=backbone_mask(m, mask.repeat(2, 1))).last_hidden_state[:, 0]).float()
-        n = len(ids)
-        loss = F.cross_entropy(F.cosine_similarity(z[:n, None], z[None, n:], dim=-1) / 0.05, torch.arange(n, device=dev))
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-    warm_up(dev, step, batches)
+def per_call_s(dev, step, items:list, repeats:int)->float:
+    "Seconds per `step(item)` over `repeats` calls cycling through `items`, after a warm-up (two host syncs in all)."
+    warm_up(dev, step, items)
     sync(dev); t = time.perf_counter()
-    for r in range(repeats): step(batches[r % len(batches)])
+    for r in range(repeats): step(items[r % len(items)])
     sync(dev)
     return (time.perf_counter() - t) / repeats
 
-def graphed_step_s(model_dir:str, batches:list, dev, repeats:int, length:int)->dict:
-    "The plain step with every batch padded to `length`: eager, and captured whole (forward, backward, AdamW) in one CUDA graph and replayed; seconds per step (GPU only)."
+def time_steps(tr:Trainer, batches:list, repeats:int)->float:
+    "Seconds per `train_step` on already collated batches, run back to back."
+    return per_call_s(tr.device, lambda b: tr.train_step([b]), batches, repeats)
+
+def plain_simcse(model_dir:str, dev, capturable:bool=False):
+    "The plain step's parts: `fwd_bwd(ids, mask)` (a BERT from `model_dir`, [CLS] + MLP, InfoNCE on two dropout views, backward, AdamW step; gradients not zeroed) and its optimizer."
     import torch.nn.functional as F
     from transformers import AutoModel
+    from dalr.core import autocast, autocast_dtype
     from dalr.model import backbone_mask
-    m = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).to(dev).train(); d = m.config.hidden_size
+    m = AutoModel.from_pretrained(model_dir, add_pooling_layer=False).to(dev).train(); d = m.config.hidden_size  # no pooler: the step does not use it
     mlp = torch.nn.Sequential(torch.nn.Linear(d, d), torch.nn.Tanh()).to(dev)
-    opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=True, capturable=True)
-    pad = lambda x: F.pad(x, (0, length - x.shape[1])).to(dev, non_blocking=True)
-    fixed = [(pad(b['input_ids']), pad(b['attention_mask'])) for b in batches]
-    ids, mask = (x.clone() for x in fixed[0]); n = len(ids)
-    def fwd_bwd():
-        with torch.autocast('cuda', dtype=torch.bfloat16, cache_enabled=False):  # no cast cache: a graph replays the casts
+    opt = torch.optim.AdamW([*m.parameters(), *mlp.parameters()], lr=3e-5, fused=dev.type == 'cuda' or None, capturable=capturable)
+    # a CUDA graph replays the casts, so autocast must not cache them across calls
+    cast = (lambda: torch.autocast('cuda', dtype=autocast_dtype(dev), cache_enabled=False)) if capturable else (lambda: autocast(dev))
+    def fwd_bwd(ids, mask):
+        with cast():
             z = mlp(m(input_ids=ids.repeat(2, 1), attention_mask=backbone_mask(m, mask.repeat(2, 1))).last_hidden_state[:, 0]).float()
+        n = len(ids)
         loss = F.cross_entropy(F.cosine_similarity(z[:n, None], z[None, n:], dim=-1) / 0.05, torch.arange(n, device=dev))
         loss.backward(); opt.step()
-    def eager(i):
-        ids.copy_(fixed[i % len(fixed)][0]); mask.copy_(fixed[i % len(fixed)][1]); fwd_bwd(); opt.zero_grad(set_to_none=True)
-    def timed(step):
-        warm_up(dev, step, list(range(len(fixed))))
-        sync(dev); t = time.perf_counter()
-        for r in range(repeats): step(r)
-        sync(dev); return (time.perf_counter() - t) / repeats
-    out = dict(plain_fixed_length_step_s=timed(eager))
+    return fwd_bwd, opt
+
+def plain_step_s(model_dir:str, batches:list, dev, repeats:int)->float:
+    "Seconds per minimal SimCSE step on `batches` (see the module's docstring)."
+    fwd_bwd, opt = plain_simcse(model_dir, dev)
+    def step(b):
+        fwd_bwd(b['input_ids'].to(dev, non_blocking=True), b['attention_mask'].to(dev, non_blocking=True)); opt.zero_grad(set_to_none=True)
+    return per_call_s(dev, step, batches, repeats)
+
+def graphed_step_s(model_dir:str, batches:list, dev, repeats:int, length:int)->dict:
+    "The plain step with every batch padded to `length`: eager, and captured whole (forward, backward, AdamW) in one CUDA graph and replayed; seconds per step (GPU only)."
+    fwd_bwd, opt = plain_simcse(model_dir, dev, capturable=True)
+    pad = lambda x: torch.nn.functional.pad(x, (0, length - x.shape[1])).to(dev, non_blocking=True)
+    fixed = [(pad(b['input_ids']), pad(b['attention_mask'])) for b in batches]
+    ids, mask = (x.clone() for x in fixed[0])  # the graph's inputs: each step copies its batch into them
+    def load(i): ids.copy_(fixed[i % len(fixed)][0]); mask.copy_(fixed[i % len(fixed)][1])
+    def eager(i): load(i); fwd_bwd(ids, mask); opt.zero_grad(set_to_none=True)
+    steps = list(range(len(fixed)))
+    out = dict(plain_fixed_length_step_s=per_call_s(dev, eager, steps, repeats))
     side = torch.cuda.Stream(); side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         for i in range(3): eager(i)
     torch.cuda.current_stream().wait_stream(side)
     g = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
-    with torch.cuda.graph(g): fwd_bwd()
-    def replay(i): ids.copy_(fixed[i % len(fixed)][0]); mask.copy_(fixed[i % len(fixed)][1]); g.replay()
-    out['graphed_step_s'] = timed(replay)
+    with torch.cuda.graph(g): fwd_bwd(ids, mask)
+    out['graphed_step_s'] = per_call_s(dev, lambda i: (load(i), g.replay()), steps, repeats)
     return out
 
 def count_syncs(tr:Trainer, batch)->int|None:
@@ -370,10 +363,7 @@ def main(argv=None)->int:
                                         dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None)
             res['new_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
             online = dalr.cache  # the teachers' forwards alone on the same batches: what running them online may cost at most
-            warm_up(dev, lambda b: online.get(b['sent_idx'], dev), pairs)
-            sync(dev); t = time.perf_counter()
-            for r in range(repeats): online.get(pairs[r % len(pairs)]['sent_idx'], dev)
-            sync(dev); res['teacher_forwards_s'] = (time.perf_counter() - t) / repeats
+            res['teacher_forwards_s'] = per_call_s(dev, lambda b: online.get(b['sent_idx'], dev), pairs, repeats)
             if a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (online teachers)')
             dalr.cache = cache
         del dalr

@@ -118,10 +118,14 @@ class ImageBatches(torch.utils.data.Dataset):
     def pieces(self, k:int)->list[tuple[int, int, int]]:
         "The `(k, start, stop)` pieces of batch k, in order."
         return [(k, lo, min(lo + self.chunk, self.end(k))) for lo in range(k * self.bs, self.end(k), self.chunk)]
-    def __getitem__(self, piece:tuple[int, int, int]|int):
-        "`(k, last piece of batch k?, ok_names, images or None, skipped)` for a piece (an int: the whole batch)."
-        k, lo, hi = (piece, piece * self.bs, self.end(piece)) if isinstance(piece, int) else piece
+    def __getitem__(self, piece:tuple[int, int, int]):
+        "`(k, last piece of batch k?, ok_names, images or None, skipped)` for a piece `(k, start, stop)` of `pieces`."
+        k, lo, hi = piece
         return (k, hi == self.end(k), *preprocess_batch(self.load, self.keys[lo:hi], self.names[lo:hi], self.preprocess))
+    def loader(self, batches:list[int], workers:int, pin:bool=False)->torch.utils.data.DataLoader:
+        "The pieces of `batches` in order, prepared by `workers` processes (by this one when 0), pinned for a GPU with `pin`."
+        return torch.utils.data.DataLoader(self, batch_size=None, sampler=[p for k in batches for p in self.pieces(k)], num_workers=workers,
+                                           pin_memory=pin, prefetch_factor=4 if workers else None)
 
 def default_workers(device)->int:
     "Worker processes for decoding: all cores but one (at most 16) next to a GPU, none on CPU (the encoder needs the cores)."
@@ -147,10 +151,8 @@ def encode_images_to_shards(load, keys:list, names:list[str], out:str|Path, mode
     if precision == 'bf16': clip = clip.to(torch.bfloat16)
     dim, workers = clip.visual.output_dim, default_workers(device) if workers is None else workers
     ds = ImageBatches(load, keys, names, batch_size, preprocess, chunk if workers else None)
-    dl = torch.utils.data.DataLoader(ds, batch_size=None, sampler=[p for k in todo for p in ds.pieces(k)], num_workers=workers,
-                                     pin_memory=device.type == 'cuda', prefetch_factor=4 if workers else None)
     parts, bar = [], tqdm(total=len(todo), desc=f'{model} features', unit='batch', disable=not progress)
-    for k, last, ok, x, skipped in dl:
+    for k, last, ok, x, skipped in ds.loader(todo, workers, pin=device.type == 'cuda'):
         parts.append((ok, None if x is None else x.to(device, non_blocking=True), skipped))
         if not last: continue
         xs = [p[1] for p in parts if p[1] is not None]

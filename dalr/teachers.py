@@ -119,6 +119,21 @@ def _token_key(tok, max_length:int)->tuple:
     else: spec = f'{type(tok).__name__}@{id(tok)}'
     return hashlib.sha256(spec.encode()).hexdigest(), max_length, tok.pad_token_id, tok.padding_side
 
+def _tokenised(t)->bool:
+    "Whether teacher `t` can read its batches from a token table: a `Teacher` whose tokenizer pads."
+    return isinstance(t, Teacher) and t.tokenizer.pad_token_id is not None
+
+class _TokenTables:
+    "Token tables of `sentences` for `teachers`, one per tokenizer that gives different ids, each built on first use."
+    def __init__(self, sentences:list[str], teachers:list):
+        self.sentences, self.teachers, self.tables = sentences, teachers, {}
+        self.keys = [_token_key(t.tokenizer, t.max_length) if _tokenised(t) else None for t in teachers]  # hashing a tokenizer takes milliseconds: once
+    def __getitem__(self, k:int)->TokenTable: # the table of teacher k (None: it takes sentences)
+        if self.keys[k] is None: return None
+        if self.keys[k] not in self.tables:
+            t = self.teachers[k]; self.tables[self.keys[k]] = TokenTable(self.sentences, t.tokenizer, t.max_length)
+        return self.tables[self.keys[k]]
+
 def _embed_rows(teacher:Teacher, table:TokenTable, rows:np.ndarray)->torch.Tensor:
     "Embed the table's `rows` in the teacher's batches, longest first as `Teacher.__call__` batches them; rows back in order."
     order = np.argsort(-table.lengths[rows], kind='stable')
@@ -128,15 +143,11 @@ def _embed_rows(teacher:Teacher, table:TokenTable, rows:np.ndarray)->torch.Tenso
 
 def _embedders(teachers:list, sentences:list[str])->tuple[list, dict]:
     "One `rows -> (len(rows), d)` callable per teacher, and the token tables its `Teacher`s share (filled on first use)."
-    tables = {}
-    def one(t):
-        if not isinstance(t, Teacher) or t.tokenizer.pad_token_id is None: return lambda rows: t([sentences[j] for j in rows])
-        key = _token_key(t.tokenizer, t.max_length)
-        def embed(rows):
-            if key not in tables: tables[key] = TokenTable(sentences, t.tokenizer, t.max_length)
-            return _embed_rows(t, tables[key], rows)
-        return embed
-    return [one(t) for t in teachers], tables
+    tokens = _TokenTables(sentences, teachers)
+    def one(k, t):
+        if tokens.keys[k] is None: return lambda rows: t([sentences[j] for j in rows])
+        return lambda rows: _embed_rows(t, tokens[k], rows)
+    return [one(k, t) for k, t in enumerate(teachers)], tokens.tables
 
 
 # %% ../nbs/15_teachers.ipynb #5ee83116
@@ -238,14 +249,11 @@ class OnlineTeachers:
         self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
         self.rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
         self.index = None if rows is None else _row_index(self.rows, len(sentences))
-        self.keys = [_token_key(t.tokenizer, t.max_length) if isinstance(t, Teacher) else None for t in teachers]  # hashing a tokenizer takes milliseconds: once
-        self.tables, self.checked = {}, set()
+        self.tokens, self.checked = _TokenTables([sentences[i] for i in self.rows], teachers), set()
 
-    def table(self, k:int)->TokenTable:
-        "The token table of teacher `k`'s tokenizer over `rows`, built on first use."
-        if self.keys[k] not in self.tables:
-            t = self.teachers[k]; self.tables[self.keys[k]] = TokenTable([self.sentences[i] for i in self.rows], t.tokenizer, t.max_length)
-        return self.tables[self.keys[k]]
+    def table(self, k:int)->TokenTable|None:
+        "The token table of teacher `k`'s tokenizer over `rows`, built on first use (None: the teacher takes sentences)."
+        return self.tokens[k]
 
     def get(self, idx:torch.Tensor, device:str|torch.device|None=None)->list[torch.Tensor]:
         "Embed sentences `idx` with every teacher now."
@@ -253,7 +261,7 @@ class OnlineTeachers:
         rows = _lookup(idx, self.index, len(self.sentences), 'among the rows these online teachers were built for')
         out = []
         for k, t in enumerate(self.teachers):
-            if isinstance(t, Teacher):
+            if self.tokens.keys[k] is not None:
                 e = t.embed_ids(*self.table(k).batch(rows))
                 if k not in self.checked: _check_emb(e, f'teacher {k}', len(idx)); self.checked.add(k)
             else: e = torch.as_tensor(_check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx)))
