@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every GPU figure the open issues ask for, in two calls of the device tool: stages are cut at their limits, which
-# add up to 780 s, so name them with STAGES: first "throughput compile_objective compile" (560 s: the training step,
-# issue 12), then, on the warm machine, "features transfer classifier" (220 s: measured already in session 7).
+# Every GPU figure the open issues ask for, in calls of the device tool: stages are cut at their limits, so name them
+# with STAGES: first "cuda_tests throughput graphs_objective" (530 s: the CUDA-graphed step, its tests and its speed,
+# issue 12); "compile" (why compile=True stalls) and "features transfer classifier" (220 s) were measured in session 7.
 #
 # On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
 # Then the device calls:      command 'STAGES="..." bash bench/device_checks.sh', carry [".devdata/wheels", ".devdata/tok",
@@ -9,11 +9,13 @@
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures (and prints the Python stack it was stuck in):
-#   throughput  bench/train_throughput.py, eager, new and old paths: loop vs step, DALR vs SimCSE, online teachers,
+#   cuda_tests  the tests and notebook lessons that need a GPU: tests/test_fast_path.py -m cuda (the graphed step against
+#               the eager one) and the `#| cuda` cells of nbs/10_model.ipynb (bench/cuda_cells.py)
+#   throughput  bench/train_throughput.py, eager, new and graphs paths (old too with COMPARE=1): loop vs step, DALR vs SimCSE, online teachers,
 #               teacher cache (one tokenisation, each teacher its own, forwards of 1,024), the plain step eager and as
 #               one CUDA graph, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
-#               profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as it is measured.
-#   compile_objective  the same, new path only, compile_objective=True (the objective alone compiled; JSON in $OUT/tto.json)
+#               PROFILE=1 adds profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as measured.
+#   graphs_objective  the same with compile_objective=True on both paths (the objective alone compiled; JSON in $OUT/tto.json)
 #   compile     the same, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json); both compile
 #               stages log recompilations (TORCH_LOGS=recompiles)
 #   features    bench/features_speed.py: ViT-L-14 (random weights) on 3,000 JPEGs: decoding alone in the workers and the
@@ -33,7 +35,7 @@ export PYTHONPATH=/tmp/site:$PWD DALR_DATA=$PWD/.devdata/data HF_HUB_OFFLINE=1 M
 [ "$DEV" = cuda ] && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 
-STAGES=" ${STAGES:-throughput compile_objective features compile transfer classifier} "
+STAGES=" ${STAGES:-cuda_tests throughput graphs_objective features compile transfer classifier} "
 stage() {  # stage NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
   [[ "$STAGES" == *" $name "* ]] || return 0
@@ -46,9 +48,10 @@ stage() {  # stage NAME SECONDS COMMAND...
 }
 dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
-TTS="--device $DEV --tokenizer .devdata/tok --steps 200 --repeats 20 $TT"
-stage throughput 230 python3 bench/train_throughput.py $TTS --profile "$OUT/profile.txt" --json "$OUT/tt.json"
-stage compile_objective 150 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
+TTS="--device $DEV --tokenizer .devdata/tok --steps 160 --repeats 20 --cache-sentences 8000 $TT"
+[ "$DEV" = cuda ] && stage cuda_tests 90 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py && python3 bench/cuda_cells.py nbs/10_model.ipynb"
+stage throughput 250 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
+stage graphs_objective 190 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
 W=$(( $(nproc) - 1 ))
 stage features 110 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 --parts $W \

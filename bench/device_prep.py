@@ -2,7 +2,7 @@
 
     python bench/device_prep.py            # then: bash bench/device_checks.sh on the GPU machine, carrying .devdata
 
-- `wheels/`: fastcore, open_clip_torch, ftfy and wcwidth at the versions installed here (`pip download --no-deps`);
+- `wheels/`: fastcore, open_clip_torch, ftfy, wcwidth and pytest (with pluggy, iniconfig, pygments) at the versions installed here (`pip download --no-deps`);
 - `tok/`: the bert-base-uncased vocabulary (MiniLM's tokenizer) for the random BERTs of `bench/train_throughput.py`;
 - `minilm/`: all-MiniLM-L6-v2 stored in float16 (half the bytes; it is loaded back as float32 for evaluation);
 - `data/senteval/`: the seven SentEval transfer tasks.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 TRANSFER_DIRS = ('MR', 'CR', 'SUBJ', 'MPQA', 'SST', 'TREC', 'MRPC')
 STUDY_FILES = ('Flickr8k.token.txt', 'Flickr_8k.trainImages.txt', 'Flickr_8k.devImages.txt', 'Flickr_8k.testImages.txt')
-WHEELS = ('fastcore', 'open_clip_torch', 'ftfy', 'wcwidth')
+WHEELS = ('fastcore', 'open_clip_torch', 'ftfy', 'wcwidth', 'pytest', 'pluggy', 'iniconfig', 'pygments')  # pytest: the cuda tests
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

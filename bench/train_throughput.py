@@ -33,6 +33,8 @@ Each figure is taken for two paths in the same run (`--no-compare`: the new one 
   teacher batches of 128) enters the extrapolation at its measured rate;
 - new: the trainer as it is (no host read inside a step, logs read every `--log-steps`, fused AdamW on CUDA, pinned
   non-blocking copies, corpora tokenised once before the loop (the time it takes enters the extrapolation), a teacher cache of the captions only, float16 on CUDA, built longest first in large batches).
+- graphs (CUDA only, on by default there; `--no-graphs` to skip): the new path with `cuda_graphs=True`, the student's
+  forward and backward replayed as CUDA graphs, batches padded to `--max-length` (loop, steps, online teachers).
 """
 from __future__ import annotations
 import argparse, json, math, os, statistics, sys, tempfile, time, warnings
@@ -128,7 +130,8 @@ def make_trainer(variant:str, dirs, root:Path, a, steps:int, dev_pairs, mode:str
         student=dirs[0], teachers=tuple(dirs[1:]), text_file=str(root/'text.txt'), pairs=str(root/'pairs'),
         batch_size=a.batch, max_length=a.max_length, max_steps=steps, epochs=100, eval_steps=0, save_steps=0,
         out_dir=str(root/f'run-{variant}-{mode}'), device=a.device or '', **({'teacher_batch_size': a.teacher_batch} if a.teacher_batch else {}),
-        num_threads=a.threads or 0, log_steps=1 if mode == 'old' else a.log_steps, compile=a.compile == 'all' and mode == 'new', compile_objective=a.compile == 'objective' and mode == 'new', **over))
+        num_threads=a.threads or 0, log_steps=1 if mode == 'old' else a.log_steps, compile=a.compile == 'all' and mode != 'old',
+        compile_objective=a.compile == 'objective' and mode != 'old', cuda_graphs=mode == 'graphs', **over))
     t0 = time.perf_counter()
     tr = Trainer(cfg, progress=False)
     build = time.perf_counter() - t0
@@ -300,6 +303,7 @@ def main(argv=None)->int:
     p.add_argument('--compare', action=argparse.BooleanOptionalAction, default=True, help='also time the old path (logs read every step, unfused AdamW) in this run')
     p.add_argument('--compile', nargs='?', const='all', choices=('all', 'objective'), default=None,
                    help='on the new path: torch.compile the backbone and the objective (all, compile=True) or the objective alone (compile_objective=True)')
+    p.add_argument('--graphs', action=argparse.BooleanOptionalAction, default=None, help="also time the new path with cuda_graphs=True (the student's forward and backward replayed as CUDA graphs; default: on GPU)")
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     p.add_argument('--cache-sentences', type=int, default=None, help='captions for the timed teacher-cache build (default 30,000 on GPU, 2,000 on CPU)')
     p.add_argument('--profile', default=None, help='write torch.profiler tables of SimCSE and DALR steps to this file')
@@ -307,6 +311,9 @@ def main(argv=None)->int:
     if a.threads: torch.set_num_threads(a.threads)
     dev = default_device(a.device); a.device = str(dev)
     gpu = dev.type == 'cuda'
+    if a.graphs is None: a.graphs = gpu and a.compile != 'all'
+    if a.graphs and not gpu: p.error('--graphs needs a CUDA device')
+    if a.graphs and a.compile == 'all': p.error('--graphs and --compile all both take over the student: choose one')
     small = (not gpu) if a.small is None else a.small
     a.batch = a.batch or (BATCH if gpu else 32)
     steps, repeats = a.steps or (300 if gpu else 40), a.repeats or (30 if gpu else 6)
@@ -321,7 +328,8 @@ def main(argv=None)->int:
                model='BERT small (2x128)' if small else 'BERT-base (random)', batch=a.batch, max_length=a.max_length,
                loop_steps=steps, warmup_steps=warm, env=env_versions())
 
-    modes = ('new', 'old') if a.compare else ('new',)  # the new path first: on a short lease its figures matter most
+    # the new path first: on a short lease its figures matter most
+    modes = ('new',) + (('graphs',) if a.graphs else ()) + (('old',) if a.compare else ())
     for mode in modes:
         simcse, _ = make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)
         text_batches = [b for _, b in zip(range(8), simcse.loader)]
@@ -357,14 +365,15 @@ def main(argv=None)->int:
         res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
         if mode == 'new': res['objective_ops_pair'], res['objective_ops_text'] = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
         if mode == 'new' and a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (teacher cache)')
-        if mode == 'new':
+        if mode != 'old':
             cache = dalr.cache
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
                                         dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None)
-            res['new_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
+            res[f'{mode}_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
+            res[f'{mode}_ratio_dalr_online_vs_simcse_step'] = res[f'{mode}_step_dalr_online_pair_s'] / res[f'{mode}_step_simcse_s']
             online = dalr.cache  # the teachers' forwards alone on the same batches: what running them online may cost at most
-            res['teacher_forwards_s'] = per_call_s(dev, lambda b: online.get(b['sent_idx'], dev), pairs, repeats)
-            if a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (online teachers)')
+            if mode == 'new': res['teacher_forwards_s'] = per_call_s(dev, lambda b: online.get(b['sent_idx'], dev), pairs, repeats)
+            if mode == 'new' and a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (online teachers)')
             dalr.cache = cache
         del dalr
         (res[f'{mode}_loop_dalr_s'], res[f'{mode}_loop_dalr_collate_ms'],
@@ -383,7 +392,6 @@ def main(argv=None)->int:
         TeacherCache.build(root/'old-cache', caps, [lambda x, t=t: t(x) for t in tq], ['a', 'b'], batch_size=4096, normalize=False, dtype='float32'); sync(dev)
         res['old_cache_sent_per_s_per_teacher'] = 2 * len(caps) / (time.perf_counter() - t)
         res['old_cache_sentences'] = res['table_sentences']
-    res['new_ratio_dalr_online_vs_simcse_step'] = res['new_step_dalr_online_pair_s'] / res['new_step_simcse_s']
     if gpu:  # last, so a capture that fails or stalls costs no other figure: the whole plain step as one CUDA graph
         try: res.update(graphed_step_s(dirs[0], plain_batches, dev, repeats, a.max_length))
         except Exception as e: print(f'  CUDA graph of the plain step failed: {type(e).__name__}: {e}', flush=True)
@@ -395,7 +403,7 @@ def main(argv=None)->int:
             # the loop window mixes text and image-caption steps in the paper's proportion; the old cache embedded every sentence
             cache_n, rate = ((run['text'] + run['captions']), res['old_cache_sent_per_s_per_teacher']) if mode == 'old' else (run['captions'], res['cache_sent_per_s_per_teacher'])
             wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + 2 * cache_n / max(rate, 1e-9)
-            if mode == 'new': wall += (run['text'] + run['captions']) / res['pretokenize_sent_per_s']
+            if mode != 'old': wall += (run['text'] + run['captions']) / res['pretokenize_sent_per_s']
             res[f'{mode}_extrapolated_{name}_min'] = wall / 60
 
     ms = lambda s: f"{s * 1000:8.1f} ms"
@@ -404,8 +412,12 @@ def main(argv=None)->int:
         print(f"[{mode}] SimCSE  step {ms(res[f'{mode}_step_simcse_s'])}   loop {ms(res[f'{mode}_loop_simcse_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_simcse']:.2f}")
         print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
         print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
-    print(f"[new] online teachers: image-caption step / SimCSE step {res['new_ratio_dalr_online_vs_simcse_step']:.2f}; "
-          f"online - cache step {1000 * (res['new_step_dalr_online_pair_s'] - res['new_step_dalr_pair_s']):.1f} ms, the two teachers' forwards alone {1000 * res['teacher_forwards_s']:.1f} ms")
+    for mode in modes[:2 if a.graphs else 1]:
+        print(f"[{mode}] online teachers: image-caption step / SimCSE step {res[f'{mode}_ratio_dalr_online_vs_simcse_step']:.2f}; "
+              f"online - cache step {1000 * (res[f'{mode}_step_dalr_online_pair_s'] - res[f'{mode}_step_dalr_pair_s']):.1f} ms, the two teachers' forwards alone {1000 * res['teacher_forwards_s']:.1f} ms")
+    if a.graphs:
+        print(f"[graphs] / [new]: SimCSE step {res['graphs_step_simcse_s'] / res['new_step_simcse_s']:.2f}, loop {res['graphs_loop_simcse_s'] / res['new_loop_simcse_s']:.2f}; "
+              f"DALR image-caption step {res['graphs_step_dalr_pair_s'] / res['new_step_dalr_pair_s']:.2f}, loop {res['graphs_loop_dalr_s'] / res['new_loop_dalr_s']:.2f}")
     print(f"plain SimCSE step (transformers + AdamW alone, same batches) {ms(res['plain_step_s'])}: the trainer's SimCSE step is {res['new_ratio_simcse_step_vs_plain']:.2f}x it")
     if 'graphed_step_s' in res:
         print(f"plain SimCSE step padded to length {a.max_length}: eager {ms(res['plain_fixed_length_step_s'])}, one CUDA graph {ms(res['graphed_step_s'])} "

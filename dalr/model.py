@@ -43,6 +43,7 @@ class StudentEncoder(nn.Module):
         self.backbone, self.pooler, self.tokenizer = backbone, pooler, tokenizer
         self.dim = backbone.config.hidden_size
         self.mlp = MLPHead(self.dim) if mlp else None
+        self._graphs = {}  # (rows, length) -> the graphed training forward (see `graph`)
         if getattr(backbone, 'pooler', None) is not None: backbone.pooler.requires_grad_(False)
         self.train()  # `from_pretrained` hands a model over in eval mode: dropout, and so SimCSE's second view, would be off
 
@@ -76,10 +77,41 @@ def forward(self:StudentEncoder,
         raise ValueError(f"input_ids and attention_mask must both be (N, L); got {tuple(input_ids.shape)} and {tuple(attention_mask.shape)}")
     n = input_ids.shape[0]
     kw = {k: v.repeat(views, 1) for k, v in kw.items() if v is not None}
-    out, pooled = self._pooled(input_ids.repeat(views, 1), attention_mask.repeat(views, 1), **kw)
-    z = self.mlp(pooled) if self.mlp is not None else pooled
+    ids, mask = input_ids.repeat(views, 1), attention_mask.repeat(views, 1)
+    g = self._graphs.get(tuple(ids.shape)) if self.training and torch.is_grad_enabled() and not kw else None
+    if g is not None: pooled, z, states = g(ids, mask)  # replay the captured forward (its backward replays too)
+    else:
+        out, pooled = self._pooled(ids, mask, **kw)
+        z, states = self.mlp(pooled) if self.mlp is not None else pooled, out.last_hidden_state
     tr = lambda t: t.view(views, n, -1).transpose(0, 1)
-    return dict(pooled=tr(pooled), z=tr(z), tokens=out.last_hidden_state[:n])
+    return dict(pooled=tr(pooled), z=tr(z), tokens=states[:n])
+
+# %% ../nbs/10_model.ipynb #49704b8f
+class _TrainForward(nn.Module):
+    "A student's training forward on one batch, a module of its backbone's and head's parameters (what a CUDA graph captures)."
+    def __init__(self, student:StudentEncoder):
+        super().__init__()
+        self.backbone, self.mlp, self._student = student.backbone, student.mlp, [student]  # a list: not a submodule
+    def forward(self, input_ids, attention_mask):
+        out, pooled = self._student[0]._pooled(input_ids, attention_mask)
+        return pooled, self.mlp(pooled) if self.mlp is not None else pooled, out.last_hidden_state
+
+# %% ../nbs/10_model.ipynb #1a67c626
+@patch
+def graph(self:StudentEncoder,
+          n:int, # sentences per batch
+          length:int, # tokens per sentence: batches of exactly this shape replay the graphs
+          views:int=2, # dropout views per sentence
+          dtype:torch.dtype|None=None, # the autocast dtype the training step uses (None: full precision)
+         )->None:
+    "Capture the training forward and backward of (n, length) batches as CUDA graphs, which `forward` replays from then on."
+    dev = next(self.backbone.parameters()).device
+    if dev.type != 'cuda': raise ValueError(f"CUDA graphs need the student on a CUDA device; it is on {dev}")
+    if not self.training: raise ValueError("capture in training mode: a graph replays the dropout of the mode it was captured in")
+    ids = torch.zeros(n * views, length, dtype=torch.long, device=dev)
+    cast = torch.autocast('cuda', dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=False)  # a graph must not reuse cached casts
+    with torch.random.fork_rng(devices=[dev]), cast:
+        self._graphs[(n * views, length)] = torch.cuda.make_graphed_callables(_TrainForward(self), (ids, torch.ones_like(ids)), allow_unused_input=True)
 
 # %% ../nbs/10_model.ipynb #3ebd92ae
 @patch

@@ -58,6 +58,7 @@ class TrainConfig:
     amp:bool = True # bf16/fp16 autocast on GPU (ignored on CPU)
     compile:bool = False # torch.compile the student's backbone and the objective (dynamic shapes; pays on GPU, off by default)
     compile_objective:bool = False # torch.compile the objective alone: DALR's ~600 small operations a step fused into far fewer kernels, for ~20 s of compilation
+    cuda_graphs:bool = False # replay the student's forward and backward as CUDA graphs: batches padded to max_length, the host's kernel launches gone (CUDA only)
     seed:int = 1 # seeds model init, dropout, batch order and ties
     eval_steps:int = 125 # dev evaluation every this many optimizer steps (0: only at the end)
     save_steps:int = 125 # resumable checkpoint every this many optimizer steps
@@ -204,6 +205,7 @@ def validate_config(cfg)->None:
     if cfg.test == 'synthetic' and not world: raise ConfigError("test='synthetic': the synthetic test split needs the synthetic world (the tiny student or dev=synthetic); use test=sts")
     try: cfg.out_dir.format(preset=cfg.preset, seed=cfg.seed)
     except (KeyError, IndexError, ValueError): raise ConfigError(f"out_dir={cfg.out_dir!r}: only {{preset}} and {{seed}} may be filled in") from None
+    if cfg.compile and cfg.cuda_graphs: raise ConfigError("compile=True and cuda_graphs=True both take over the student's forward: choose one (compile_objective goes with either)")
     _check_device(cfg.device)
 
 # %% ../nbs/31_presets.ipynb #c6cb698e

@@ -6,10 +6,11 @@ Docs: https://dalr-dev.github.io/dalr/train.html.md"""
 
 # %% ../nbs/35_train.ipynb #014e24a7
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, shutil, sys, time
+import argparse, contextlib, dataclasses, json, math, shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
@@ -56,6 +57,7 @@ class Trainer:
         if not has_dropout(self.student.backbone):
             raise ConfigError(f"the student {cfg.student} has no dropout (every dropout probability in its config is 0), so SimCSE's two views of a "
                               f"sentence would be identical: use a model with dropout, or set hidden_dropout_prob in its config.json (SimCSE: 0.1)")
+        self.graphs = cfg.cuda_graphs and self.device.type == 'cuda'  # ignored off CUDA
         if cfg.compile: self.student.backbone.compile(dynamic=True)
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
@@ -102,6 +104,7 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
     "The objective's loss and its logged components on the (global) batch."
     pin = self.device.type == 'cuda'
     b = {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    if self.graphs: b = self._graphed(b)
     with autocast(self.device, self.cfg.amp), (contextlib.nullcontext() if sync else deferred_checks()):
         out = gather_student_out(self.student(b['input_ids'], b['attention_mask']))
         if sync and not torch.isfinite(out['z']).all(): raise NonFiniteLoss(self.step + 1, ['student embeddings z'])
@@ -116,12 +119,31 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
     if sync: return loss.float(), {k: float(v) for k, v in logs.items()}
     return loss.float(), {**logs, Z_CHECK: torch.where(torch.isfinite(out['z'].detach()).all(), 0., math.nan)}
 
+# %% ../nbs/35_train.ipynb #ed118f9a
+@patch
+def _graphed(self:Trainer, b:dict, # a batch on the device
+            )->dict: # the batch padded to `max_length`, its shape's CUDA graphs captured
+    "With `cuda_graphs`: pad the batch to the graphs' fixed length and capture them for its shape the first time it is seen."
+    L, n = self.cfg.max_length, b['input_ids'].shape[1]
+    side = (L - n, 0) if self.tok.padding_side == 'left' else (0, L - n)
+    b = {**b, 'input_ids': F.pad(b['input_ids'], side, value=self.tok.pad_token_id), 'attention_mask': F.pad(b['attention_mask'], side, value=0)}
+    rows = b['input_ids'].shape[0]
+    if (2 * rows, L) not in self.student._graphs and len(self.student._graphs) < 2:  # text and pair batches share a shape; a last short batch may add one
+        try: self.student.graph(rows, L, dtype=autocast_dtype(self.device) if self.cfg.amp else None)
+        except Exception as e:
+            warnings.warn(f"cuda_graphs: capturing the student's step failed ({type(e).__name__}: {e}); training goes on without graphs")
+            self.graphs = False
+    return b
+
 # %% ../nbs/35_train.ipynb #145d112b
 @patch
 def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum` loader batches
               )->dict: # the group's averaged logs and gradient norm before clipping (0-d tensors on the device), whether it held a pair batch
     "One optimizer step over `batches`, with no wait for the device: its logs are read later by `flush_logs`."
-    logs = {}
+    logs, keep = {}, self.graphs and len(batches) > 1  # graphed backwards return their gradients in static buffers:
+    if keep:  # accumulate into buffers of the parameters' own, or a second replay would overwrite the first's gradients
+        for p in self.params:
+            if p.grad is None: p.grad = torch.zeros_like(p)
     for b in batches:
         loss, lg = self.loss(b, sync=False)
         self.scaler.scale(loss / len(batches)).backward()
@@ -130,7 +152,7 @@ def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum
     average_gradients(self.params)
     self.scaler.unscale_(self.opt)
     norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip if self.cfg.grad_clip > 0 else float('inf'))
-    self.scaler.step(self.opt); self.scaler.update(); self.sched.step(); self.opt.zero_grad(set_to_none=True)
+    self.scaler.step(self.opt); self.scaler.update(); self.sched.step(); self.opt.zero_grad(set_to_none=not keep)
     self.step += 1
     return {**logs, 'grad_norm': norm.detach(), 'pair': any(b.is_pair for b in batches)}
 
@@ -160,7 +182,7 @@ def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Fa
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs')
 
 @patch
 def _state(self:Trainer)->dict:

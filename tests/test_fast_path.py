@@ -161,3 +161,31 @@ def test_compiled_step_equals_eager(tmp_path, what):
     for a, b in zip(ge, gc):
         assert (a is None) == (b is None)
         if a is not None: torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-5)
+
+def _no_dropout(tr):
+    for m in tr.student.modules():
+        if isinstance(m, torch.nn.Dropout): m.p = 0.0
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')
+@pytest.mark.parametrize('amp', [False, True])
+def test_graphed_step_equals_eager(tmp_path, amp):
+    "`cuda_graphs=True` (the student's forward and backward replayed, batches padded to max_length) gives the eager step's loss, logs and accumulated gradients, and captures once per batch shape."
+    def first_step(graphs):
+        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(graphs)), world_scenes=100, max_steps=4, device='cuda', amp=amp, grad_accum=2, cuda_graphs=graphs)), progress=False)
+        _no_dropout(tr)  # before the capture: both trainers see the same network
+        seen = {}
+        tr.opt.register_step_pre_hook(lambda opt, args, kw: seen.update(grads=[p.grad.clone() for p in tr.params]))
+        pb = next(b for b in tr.loader if b.is_pair); tb = next(b for b in tr.loader if not b.is_pair)
+        assert pb['input_ids'].shape[1] < tr.cfg.max_length  # the eager path pads to the batch's longest sentence
+        logs = tr.train_step([pb, tb])
+        logs = {k: float(v) for k, v in logs.items() if k != 'pair'}
+        return tr, logs, seen['grads']
+    (te, le, ge), (tg, lg, gg) = first_step(False), first_step(True)
+    assert te.student._graphs == {} and list(tg.student._graphs) == [(2 * tg.cfg.batch_size, tg.cfg.max_length)]
+    tol = 2e-2 if amp else 1e-4
+    assert lg.keys() == le.keys() and all(abs(lg[k] - le[k]) <= tol * max(1, abs(le[k])) for k in le), (lg, le)
+    assert sum(g is not None for g in ge) > 10
+    for a, b in zip(ge, gg): torch.testing.assert_close(b, a, rtol=tol, atol=tol * 1e-2)
+    tg.train_step([next(b for b in tg.loader if b.is_pair)] * 2)  # a second step replays the same graph
+    assert len(tg.student._graphs) == 1
