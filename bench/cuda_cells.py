@@ -3,6 +3,7 @@ definitions and its `cuda` cells, in order, in one namespace (the other lesson c
 machine lacks). Exit status 1 on the first failing cell, with its traceback.
 
     python bench/cuda_cells.py nbs/10_model.ipynb
+    python bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm   # a name a lesson cell would define
 """
 import json, sys, traceback
 from pathlib import Path
@@ -19,8 +20,10 @@ def cuda_cells(path:Path)->list[str]:
     return out
 
 def main(argv=None)->int:
-    for nb in argv if argv is not None else sys.argv[1:]:
-        ns, cells = {'__name__': '__main__'}, cuda_cells(Path(nb))
+    args = sys.argv[1:] if argv is None else argv
+    names = dict(a.split('=', 1) for a in args[args.index('--set') + 1:]) if '--set' in args else {}
+    for nb in args[:args.index('--set')] if '--set' in args else args:
+        ns, cells = {'__name__': '__main__', **names}, cuda_cells(Path(nb))
         for i, src in enumerate(cells):
             try: exec(compile(src, f'{nb} cell {i}', 'exec'), ns)
             except Exception:

@@ -10,7 +10,8 @@
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures (and prints the Python stack it was stuck in):
 #   cuda_tests  the tests and notebook lessons that need a GPU: tests/test_fast_path.py -m cuda (the graphed step against
-#               the eager one) and the `#| cuda` cells of nbs/10_model.ipynb (bench/cuda_cells.py)
+#               the eager one, graphed online teachers) and the `#| cuda` cells of nbs/10_model.ipynb and
+#               nbs/15_teachers.ipynb (bench/cuda_cells.py; carry .devdata/minilm)
 #   throughput  bench/train_throughput.py, eager, new and graphs paths (old too with COMPARE=1): loop vs step, DALR vs SimCSE, online teachers,
 #               teacher cache (one tokenisation, each teacher its own, forwards of 1,024), the plain step eager and as
 #               one CUDA graph, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
@@ -49,7 +50,7 @@ stage() {  # stage NAME SECONDS COMMAND...
 dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
 TTS="--device $DEV --tokenizer .devdata/tok --steps 160 --repeats 20 --cache-sentences 8000 $TT"
-[ "$DEV" = cuda ] && stage cuda_tests 90 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py && python3 bench/cuda_cells.py nbs/10_model.ipynb"
+[ "$DEV" = cuda ] && stage cuda_tests 90 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py && python3 bench/cuda_cells.py nbs/10_model.ipynb && python3 bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm"
 stage throughput 250 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
 stage graphs_objective 190 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers

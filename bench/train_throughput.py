@@ -368,7 +368,7 @@ def main(argv=None)->int:
         if mode != 'old':
             cache = dalr.cache
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
-                                        dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None)
+                                        dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None, graphs=mode == 'graphs')
             res[f'{mode}_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
             res[f'{mode}_ratio_dalr_online_vs_simcse_step'] = res[f'{mode}_step_dalr_online_pair_s'] / res[f'{mode}_step_simcse_s']
             online = dalr.cache  # the teachers' forwards alone on the same batches: what running them online may cost at most

@@ -6,7 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/teachers.html.md"""
 
 # %% ../nbs/15_teachers.ipynb #1621f29b
 from __future__ import annotations
-import hashlib, json, re, shutil
+import hashlib, json, re, shutil, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from transformers import AutoModel, AutoTokenizer
 from .core import needs_hidden_states, default_device, atomic_write, replace_dir, env_versions, autocast, pool
 from .data import TokenTable
 from .encoder import Encoder
+from .model import backbone_mask
 
 # %% auto #0
 __all__ = ['Teacher', 'sentences_sha256', 'TeacherCache', 'OnlineTeachers']
@@ -34,6 +35,7 @@ class Teacher:
         self.tokenizer, self.pooler, self.max_length, self.batch_size = tokenizer, pooler, max_length, batch_size
         self.dim = model.config.hidden_size
         self.encoder = Encoder.from_hf(self.model, tokenizer, pooler, max_length=max_length, batch_size=batch_size)
+        self._graphs = {}  # (N, L) -> a captured forward (see `graph`)
 
     @classmethod
     def from_pretrained(cls, name_or_path:str, **kw):
@@ -58,14 +60,38 @@ def __call__(self:Teacher, sentences:list[str], # sentences to embed
 
 # %% ../nbs/15_teachers.ipynb #98a9fd79
 @patch
+def _forward(self:Teacher, ids:torch.Tensor, mask:torch.Tensor, mask_form=None)->torch.Tensor:
+    with torch.no_grad(), autocast(self.device):
+        o = self.model(input_ids=ids, attention_mask=mask if mask_form is None else mask_form(self.model, mask), output_hidden_states=needs_hidden_states(self.pooler))
+        return pool(o, mask, self.pooler).float().contiguous()  # a [CLS] slice is strided by the batch's length: a compiled objective would recompile
+
+@patch
 def embed_ids(self:Teacher, input_ids:torch.Tensor, # (N, L) ids from this teacher's tokenizer
               attention_mask:torch.Tensor, # (N, L) 1 for tokens, 0 for padding
              )->torch.Tensor: # (N, d) float32 pooled embeddings on the teacher's device
-    "Embed one tokenised batch: one forward, no tokenizer, no host read."
+    "Embed one tokenised batch: one forward (a graph's replay for a captured shape), no tokenizer, no host read."
     ids, mask = input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True)
-    with torch.no_grad(), autocast(self.device):
-        o = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=needs_hidden_states(self.pooler))
-        return pool(o, mask, self.pooler).float().contiguous()  # a [CLS] slice is strided by the batch's length: a compiled objective would recompile
+    hit = self._graphs.get(tuple(ids.shape))
+    if hit is None: return self._forward(ids, mask)
+    g, static_ids, static_mask, out = hit
+    static_ids.copy_(ids); static_mask.copy_(mask); g.replay()
+    return out.clone()  # the next replay overwrites `out`
+
+# %% ../nbs/15_teachers.ipynb #f6e695d3
+@patch
+def graph(self:Teacher, n:int, # sentences per batch
+          length:int, # tokens per sentence: batches of exactly this shape replay the graph
+         )->None:
+    "Capture the forward of (n, length) batches as a CUDA graph, which `embed_ids` replays from then on."
+    if self.device.type != 'cuda': raise ValueError(f"CUDA graphs need the teacher on a CUDA device; it is on {self.device}")
+    ids = torch.zeros(n, length, dtype=torch.long, device=self.device); mask = torch.ones_like(ids)
+    side = torch.cuda.Stream(self.device); side.wait_stream(torch.cuda.current_stream(self.device))
+    with torch.cuda.stream(side):
+        for _ in range(2): self._forward(ids, mask, backbone_mask)  # lazy initialisation stays out of the capture
+    torch.cuda.current_stream(self.device).wait_stream(side)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g): out = self._forward(ids, mask, backbone_mask)
+    self._graphs[(n, length)] = (g, ids, mask, out)
 
 # %% ../nbs/15_teachers.ipynb #f10b264e
 def sentences_sha256(sentences:list[str], # the sentence table, in index order
@@ -245,8 +271,9 @@ class OnlineTeachers:
     def __init__(self, teachers:list, # `Teacher`s (run on pre-tokenised ids) or callables list[str] -> (N, d_k)
                  sentences:list[str], # the sentence table `sent_idx` indexes
                  normalize:bool=True, # L2-normalise, as `TeacherCache.build` does by default
-                 rows:np.ndarray|None=None): # the table rows the teachers will be asked for (default: all)
-        self.teachers, self.sentences, self.normalize = teachers, sentences, normalize
+                 rows:np.ndarray|None=None, # the table rows the teachers will be asked for (default: all)
+                 graphs:bool=False): # replay each `Teacher`'s forward as a CUDA graph, batches padded to its max_length (CUDA only)
+        self.teachers, self.sentences, self.normalize, self.graphs = teachers, sentences, normalize, graphs
         self.rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
         self.index = None if rows is None else _row_index(self.rows, len(sentences))
         self.tokens, self.checked = _TokenTables([sentences[i] for i in self.rows], teachers), set()
@@ -262,8 +289,19 @@ class OnlineTeachers:
         out = []
         for k, t in enumerate(self.teachers):
             if self.tokens.keys[k] is not None:
-                e = t.embed_ids(*self.table(k).batch(rows))
+                e = t.embed_ids(*self._fixed(t, *self.table(k).batch(rows)) if self.graphs else self.table(k).batch(rows))
                 if k not in self.checked: _check_emb(e, f'teacher {k}', len(idx)); self.checked.add(k)
             else: e = torch.as_tensor(_check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx)))
             out.append((F.normalize(e, dim=-1) if self.normalize else e).to(device or 'cpu', non_blocking=True))
         return out
+
+    def _fixed(self, t:Teacher, ids:torch.Tensor, mask:torch.Tensor)->tuple:
+        "A batch padded to the teacher's max_length, its graph captured on the first batch of its shape (a failed capture: eager from then on)."
+        side = (t.max_length - ids.shape[1], 0) if t.tokenizer.padding_side == 'left' else (0, t.max_length - ids.shape[1])
+        ids, mask = F.pad(ids, side, value=t.tokenizer.pad_token_id), F.pad(mask, side, value=0)
+        if t.device.type == 'cuda' and tuple(ids.shape) not in t._graphs and len(t._graphs) < 2:
+            try: t.graph(*ids.shape)
+            except Exception as e:
+                warnings.warn(f"teacher graphs: capturing the forward failed ({type(e).__name__}: {e}); the teachers run eagerly")
+                self.graphs = False
+        return ids, mask

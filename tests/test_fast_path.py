@@ -189,3 +189,21 @@ def test_graphed_step_equals_eager(tmp_path, amp):
     for a, b in zip(ge, gg): torch.testing.assert_close(b, a, rtol=tol, atol=tol * 1e-2)
     tg.train_step([next(b for b in tg.loader if b.is_pair)] * 2)  # a second step replays the same graph
     assert len(tg.student._graphs) == 1
+
+@pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')])])
+def test_graphed_online_teachers_equal_eager(device):
+    "`OnlineTeachers(graphs=True)` (batches padded to each teacher's max_length; on CUDA its forward replayed as a graph) embeds as the eager teachers do."
+    from transformers import BertModel
+    from dalr.synthetic import SceneWorld, tiny_bert_config
+    from dalr.teachers import OnlineTeachers, Teacher
+    torch.set_num_threads(1)
+    world = SceneWorld(seed=0, n_scenes=50, n_text=200)
+    tok, sents = world.tokenizer(), world.text_corpus().sentences
+    torch.manual_seed(0)
+    teachers = [Teacher(BertModel(tiny_bert_config(len(tok))), tok, max_length=32, device=device) for _ in range(2)]
+    eager, graphed = OnlineTeachers(teachers, sents), OnlineTeachers(teachers, sents, graphs=True)
+    for start in (0, 16, 32):
+        idx = torch.arange(start, start + 16)
+        assert eager.table(0).batch(idx.numpy())[0].shape[1] < 32  # the eager batch is padded to its longest sentence only
+        for a, b in zip(eager.get(idx), graphed.get(idx)): torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+    assert graphed.graphs and all(list(t._graphs) == ([(16, 32)] if device == 'cuda' else []) for t in teachers)
