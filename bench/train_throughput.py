@@ -42,6 +42,7 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from dalr.assemble import teacher_batch
 from dalr.core import default_device, set_seed, env_versions
 from dalr.corpora import CaptionStore
 from dalr.presets import get_config
@@ -274,12 +275,12 @@ def cache_build(cfg, dirs, tok, n:int, path:Path, dev)->dict:
     "Time a teacher-cache build of `n` stand-in captions alone (the teachers already loaded), as a run builds it."
     from dalr.assemble import teacher_dtype
     from dalr.teachers import TeacherCache
-    teachers = [Teacher.from_pretrained(d, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=dev, batch_size=cfg.teacher_batch_size) for d in dirs[1:]]
+    teachers = [Teacher.from_pretrained(d, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=dev, batch_size=teacher_batch(cfg)) for d in dirs[1:]]
     caps = standin_sentences(tok, n, 8, 20, seed=3)
     for t in teachers: t(caps[:256])  # first forwards of a fresh model are slow: neither timing pays for them
     def timed(ts, where):
         sync(dev); t = time.perf_counter()
-        TeacherCache.build(where, caps, ts, ['a', 'b'], batch_size=cfg.teacher_batch_size * 64, normalize=cfg.teacher_normalize, dtype=teacher_dtype(cfg))
+        TeacherCache.build(where, caps, ts, ['a', 'b'], batch_size=teacher_batch(cfg) * 64, normalize=cfg.teacher_normalize, dtype=teacher_dtype(cfg))
         sync(dev); return time.perf_counter() - t
     s = timed(teachers, path)
     s_sent = timed([lambda x, t=t: t(x) for t in teachers], path.with_name(path.name + '-sentences'))  # as before: each teacher tokenises its chunks
@@ -351,7 +352,7 @@ def main(argv=None)->int:
         if mode == 'new':
             n_cached = len(dalr.cache)
             res.update(trainer_setup_s=build, cache_sentences=n_cached, table_sentences=len(dalr.sentences), cache_dtype=dalr.cache.meta['dtype'])
-            res.update(cache_build(dalr.cfg, dirs, tok, a.cache_sentences or (30_000 if gpu else 2_000), root/'cache-alone', dev), teacher_batch=dalr.cfg.teacher_batch_size)
+            res.update(cache_build(dalr.cfg, dirs, tok, a.cache_sentences or (30_000 if gpu else 2_000), root/'cache-alone', dev), teacher_batch=teacher_batch(dalr.cfg))
         if mode == 'new':
             t = time.perf_counter(); dalr.loader.tokens(False); dalr.loader.tokens(True)
             res['pretokenize_s'] = time.perf_counter() - t

@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 import numpy as np
 import torch
+from .core import default_device
 from .presets import TrainConfig, ConfigError, TEACHER_VARIANTS, is_synthetic, teacher_dir_name
 from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
@@ -18,7 +19,8 @@ from .objective import ObjectiveConfig
 from .synthetic import synthetic_data, synthetic_student, synthetic_teachers
 
 # %% auto #0
-__all__ = ['load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'build_teacher_cache', 'objective_config']
+__all__ = ['load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'teacher_batch', 'build_teacher_cache',
+           'objective_config']
 
 # %% ../nbs/34_assemble.ipynb #7d520138
 def load_data(cfg:TrainConfig, # the run's configuration
@@ -49,6 +51,10 @@ def teacher_dtype(cfg:TrainConfig)->str:
     if cfg.teacher_dtype != 'auto': return cfg.teacher_dtype
     return 'float16' if torch.device(cfg.device or ('cuda' if torch.cuda.is_available() else 'cpu')).type == 'cuda' else 'float32'
 
+def teacher_batch(cfg:TrainConfig)->int:
+    "Sentences per teacher forward in the cache build: `cfg.teacher_batch_size`, or by device when it is 0 (1024 on CUDA, 256 elsewhere)."
+    return cfg.teacher_batch_size or (1024 if default_device(cfg.device or None).type == 'cuda' else 256)
+
 def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage settings)
                         sentences:list[str], # the sentence table the cache is keyed by
                         path:Path, # the cache directory
@@ -67,8 +73,8 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
         except ValueError: pass
     if is_synthetic(cfg): teachers = synthetic_teachers(cfg, sentences)
     else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None,
-                                              batch_size=cfg.teacher_batch_size) for t in cfg.teachers]
-    return TeacherCache.build(path, subset, teachers, names, batch_size=cfg.teacher_batch_size * 64, normalize=cfg.teacher_normalize,
+                                              batch_size=teacher_batch(cfg)) for t in cfg.teachers]
+    return TeacherCache.build(path, subset, teachers, names, batch_size=teacher_batch(cfg) * 64, normalize=cfg.teacher_normalize,
                               dtype=dtype, progress=progress).keyed(rows, len(sentences))
 
 # %% ../nbs/34_assemble.ipynb #9842644f

@@ -58,7 +58,7 @@ class TrainConfig:
     amp:bool = True # bf16/fp16 autocast on GPU (ignored on CPU)
     compile:bool = False # torch.compile the student's backbone and the objective (dynamic shapes; pays on GPU, off by default)
     compile_objective:bool = False # torch.compile the objective alone: DALR's ~600 small operations a step fused into far fewer kernels, for ~20 s of compilation
-    cuda_graphs:bool = False # replay the student's forward and backward as CUDA graphs: batches padded to max_length, the host's kernel launches gone (CUDA only)
+    cuda_graphs:bool = True # on CUDA, replay the student's forward and backward as CUDA graphs (batches padded to max_length): ~2x faster steps; ignored on CPU and under compile=True
     seed:int = 1 # seeds model init, dropout, batch order and ties
     eval_steps:int = 125 # dev evaluation every this many optimizer steps (0: only at the end)
     save_steps:int = 125 # resumable checkpoint every this many optimizer steps
@@ -70,7 +70,7 @@ class TrainConfig:
     device:str = '' # 'cuda', 'cpu', ...; empty: CUDA when available
     world_seed:int = 0 # synthetic world seed (tiny preset)
     world_scenes:int = 0 # number of synthetic scenes (tiny preset; 0: the world's default)
-    teacher_batch_size:int = 256 # batch size when building the teacher cache
+    teacher_batch_size:int = 0 # sentences per teacher forward when building the teacher cache (0: 1024 on CUDA, where larger forwards mean fewer launches, 256 elsewhere)
     num_threads:int = 0 # torch CPU threads (0: torch's default)
 
     def __post_init__(self): validate_config(self)
@@ -131,7 +131,7 @@ _RULES = dict(
     batch_size=_at_least(2, 'an integer >= 2 (InfoNCE needs another sentence in the batch as its negative)'),
     epochs=_at_least(1), max_steps=_at_least(0, 'an integer >= 0 (0: all epochs)'), grad_accum=_at_least(1),
     warmup_ratio=(lambda v: 0 <= v < 1, 'a fraction in [0, 1)'), eval_steps=_at_least(0), save_steps=_at_least(0),
-    world_scenes=_at_least(0), teacher_batch_size=_at_least(1), num_threads=_at_least(0), log_steps=_at_least(1))
+    world_scenes=_at_least(0), teacher_batch_size=_at_least(0, 'an integer >= 0 (0: by device)'), num_threads=_at_least(0), log_steps=_at_least(1))
 
 _TYPES = {'int': (int,), 'float': (int, float), 'bool': (bool,), 'str': (str,), 'tuple': (tuple,)}
 
@@ -205,7 +205,6 @@ def validate_config(cfg)->None:
     if cfg.test == 'synthetic' and not world: raise ConfigError("test='synthetic': the synthetic test split needs the synthetic world (the tiny student or dev=synthetic); use test=sts")
     try: cfg.out_dir.format(preset=cfg.preset, seed=cfg.seed)
     except (KeyError, IndexError, ValueError): raise ConfigError(f"out_dir={cfg.out_dir!r}: only {{preset}} and {{seed}} may be filled in") from None
-    if cfg.compile and cfg.cuda_graphs: raise ConfigError("compile=True and cuda_graphs=True both take over the student's forward: choose one (compile_objective goes with either)")
     _check_device(cfg.device)
 
 # %% ../nbs/31_presets.ipynb #c6cb698e

@@ -60,9 +60,10 @@ def __call__(self:Teacher, sentences:list[str], # sentences to embed
 
 # %% ../nbs/15_teachers.ipynb #98a9fd79
 @patch
-def _forward(self:Teacher, ids:torch.Tensor, mask:torch.Tensor, mask_form=None)->torch.Tensor:
+def _forward(self:Teacher, ids:torch.Tensor, mask:torch.Tensor)->torch.Tensor:
     with torch.no_grad(), autocast(self.device):
-        o = self.model(input_ids=ids, attention_mask=mask if mask_form is None else mask_form(self.model, mask), output_hidden_states=needs_hidden_states(self.pooler))
+        o = self.model(input_ids=ids, attention_mask=backbone_mask(self.model, mask),  # the form that needs no host read
+                        output_hidden_states=needs_hidden_states(self.pooler))
         return pool(o, mask, self.pooler).float().contiguous()  # a [CLS] slice is strided by the batch's length: a compiled objective would recompile
 
 @patch
@@ -87,10 +88,10 @@ def graph(self:Teacher, n:int, # sentences per batch
     ids = torch.zeros(n, length, dtype=torch.long, device=self.device); mask = torch.ones_like(ids)
     side = torch.cuda.Stream(self.device); side.wait_stream(torch.cuda.current_stream(self.device))
     with torch.cuda.stream(side):
-        for _ in range(2): self._forward(ids, mask, backbone_mask)  # lazy initialisation stays out of the capture
+        for _ in range(2): self._forward(ids, mask)  # lazy initialisation stays out of the capture
     torch.cuda.current_stream(self.device).wait_stream(side)
     g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g): out = self._forward(ids, mask, backbone_mask)
+    with torch.cuda.graph(g): out = self._forward(ids, mask)
     self._graphs[(n, length)] = (g, ids, mask, out)
 
 # %% ../nbs/15_teachers.ipynb #f10b264e

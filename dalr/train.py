@@ -57,7 +57,7 @@ class Trainer:
         if not has_dropout(self.student.backbone):
             raise ConfigError(f"the student {cfg.student} has no dropout (every dropout probability in its config is 0), so SimCSE's two views of a "
                               f"sentence would be identical: use a model with dropout, or set hidden_dropout_prob in its config.json (SimCSE: 0.1)")
-        self.graphs = cfg.cuda_graphs and self.device.type == 'cuda'  # ignored off CUDA
+        self.graphs = cfg.cuda_graphs and not cfg.compile and self.device.type == 'cuda'  # CUDA only; compile=True takes the forward over
         if cfg.compile: self.student.backbone.compile(dynamic=True)
         self.tok = self.student.tokenizer
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
