@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Every GPU figure the open issues ask for, in calls of the device tool: stages are cut at their limits, so name them
-# with STAGES: first "cuda_tests throughput graphs_objective" (530 s: the CUDA-graphed step, its tests and its speed,
-# issue 12); "compile" (why compile=True stalls) and "features transfer classifier" (220 s) were measured in session 7.
+# with STAGES. "cuda_tests throughput" (340 s) checks and times the CUDA-graphed step (issue 12, session 8);
+# "graphs_objective" and "compile" stalled in inductor's compilation on an H200 (sessions 7-8: no first step within
+# 190 s); "features transfer classifier" (220 s) were measured in session 7.
 #
 # On the CPU machine, once:  python3 bench/device_prep.py     (fills .devdata: wheels, tokenizer, MiniLM fp16, SentEval)
 # Then the device calls:      command 'STAGES="..." bash bench/device_checks.sh', carry [".devdata/wheels", ".devdata/tok",
-#                             ".devdata/data"] (".devdata/minilm" too for transfer and classifier), timeout_s 600
+#                             ".devdata/data"] (".devdata/minilm" too for cuda_tests, transfer and classifier), timeout_s 600
 #
 # Stages, most wanted first; each has its own time limit, writes its full output to $OUT/<stage>.txt and prints the
 # last lines here, so a stage that overruns costs only its own figures (and prints the Python stack it was stuck in):

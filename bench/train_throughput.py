@@ -31,10 +31,11 @@ Each figure is taken for two paths in the same run (`--no-compare`: the new one 
 - old: the step as it was before deferred logs (components and the gradient norm read and tested on the host every
   step), logs written every step, foreach AdamW, every batch tokenised in the loop; the old teacher cache (every sentence of the table, float32,
   teacher batches of 128) enters the extrapolation at its measured rate;
-- new: the trainer as it is (no host read inside a step, logs read every `--log-steps`, fused AdamW on CUDA, pinned
+- new: the trainer eager (`cuda_graphs=False`; no host read inside a step, logs read every `--log-steps`, fused AdamW on CUDA, pinned
   non-blocking copies, corpora tokenised once before the loop (the time it takes enters the extrapolation), a teacher cache of the captions only, float16 on CUDA, built longest first in large batches).
-- graphs (CUDA only, on by default there; `--no-graphs` to skip): the new path with `cuda_graphs=True`, the student's
-  forward and backward replayed as CUDA graphs, batches padded to `--max-length` (loop, steps, online teachers).
+- graphs (CUDA only, timed by default there; `--no-graphs` to skip): the trainer as it runs on a GPU by default, the
+  new path with `cuda_graphs=True`: the student's forward and backward replayed as CUDA graphs, batches padded to
+  `--max-length` (loop, steps; online teachers graphed too).
 """
 from __future__ import annotations
 import argparse, json, math, os, statistics, sys, tempfile, time, warnings
