@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 import numpy as np
 import torch
+from tokenizers import Tokenizer
 from .corpora import *
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader', 'TokenTable']
+__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader', 'id_lists', 'TokenTable']
 
 # %% ../nbs/21_data.ipynb #1508211a
 def interleave_schedule(n_text:int, # text batches per epoch
@@ -103,6 +104,18 @@ def __len__(self:InterleavedLoader)->int:
     return len(self.plan(self.epoch))
 
 # %% ../nbs/21_data.ipynb #3eb0dc8b
+def id_lists(tokenizer, # a Hugging Face tokenizer
+             max_length:int, # truncation length, special tokens included
+            ): # sentences -> their token ids, as `tokenizer(sentences, truncation=True, max_length=max_length)['input_ids']`
+    "The tokenizer's ids of a list of sentences, from a private copy of its Rust backend when it has one."
+    bk = getattr(tokenizer, 'backend_tokenizer', None)
+    if bk is None: return lambda s: tokenizer(list(s), truncation=True, max_length=max_length)['input_ids']
+    own = Tokenizer.from_str(bk.to_str())  # a copy: the tokenizer's own truncation and padding state stay as they are
+    own.enable_truncation(max_length, stride=0, strategy='longest_first', direction=tokenizer.truncation_side); own.no_padding()
+    own.encode_special_tokens = getattr(tokenizer, 'split_special_tokens', False)
+    encode = getattr(own, 'encode_batch_fast', own.encode_batch)  # the fast one skips character offsets (tokenizers >= 0.21)
+    return lambda s: [e.ids for e in encode(list(s))]
+
 class TokenTable:
     "Token ids of a list of sentences, tokenised once: one flat int32 array and the offset of each sentence."
     def __init__(self, sentences:list[str], # the sentences, in index order
@@ -110,9 +123,9 @@ class TokenTable:
                  max_length:int=32, # truncation length, special tokens included
                  chunk:int=8192): # sentences per tokenizer call
         if tokenizer.pad_token_id is None: raise ValueError(f"{type(tokenizer).__name__} has no padding token: set tokenizer.pad_token before batching")
-        lens, flat = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)]
+        lens, flat, encode = [np.zeros(0, np.int64)], [np.zeros(0, np.int32)], id_lists(tokenizer, max_length)
         for s in range(0, len(sentences), chunk):  # one chunk of Python lists at a time: a million sentences stay small
-            ids = tokenizer(list(sentences[s:s + chunk]), truncation=True, max_length=max_length)['input_ids']
+            ids = encode(sentences[s:s + chunk])
             lens.append(np.fromiter(map(len, ids), np.int64, len(ids)))
             flat.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lens[-1].sum())))
         self.lengths, self.ids = np.concatenate(lens), np.concatenate(flat)
