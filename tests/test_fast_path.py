@@ -1,7 +1,9 @@
 """The trainer's fast path against its eager reference on CPU: dynamic padding (to the batch's longest sentence) gives the
 loss and gradients of padding to `max_length`; the deferred logs (0-d tensors read later) equal the floats read now; the
 objective's forward and backward neither read a tensor on the host nor make a host tensor to copy to the device; and the
-fused objective gives the loss, components and gradients of its term-by-term reference."""
+fused objective gives the loss, components and gradients of its term-by-term reference. On a GPU (`-m cuda`, skipped
+elsewhere): the CUDA-graphed step and graphed online teachers against their eager selves; on CPU, a refused capture
+falls back to the eager step."""
 import shutil, pytest, torch
 from dalr.presets import get_config
 from dalr.train import Trainer
@@ -207,3 +209,19 @@ def test_graphed_online_teachers_equal_eager(device):
         assert eager.table(0).batch(idx.numpy())[0].shape[1] < 32  # the eager batch is padded to its longest sentence only
         for a, b in zip(eager.get(idx), graphed.get(idx)): torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     assert graphed.graphs and all(list(t._graphs) == ([(16, 32)] if device == 'cuda' else []) for t in teachers)
+
+def test_a_failed_capture_warns_and_trains_eagerly(tmp_path):
+    "With `cuda_graphs` on, a capture that fails (here: refused, the student is on the CPU) warns, pads the batch to max_length and leaves the run eager."
+    torch.set_num_threads(1)
+    tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path), world_scenes=100, max_steps=4)), progress=False)
+    assert tr.cfg.cuda_graphs and not tr.graphs  # on by default, off the GPU
+    tr.graphs = True  # as on a GPU: the next batch attempts the capture
+    b = next(iter(tr.loader))
+    assert b['input_ids'].shape[1] < tr.cfg.max_length
+    with pytest.warns(UserWarning, match="capturing the student's step failed .*CUDA device.*without graphs"):
+        padded = tr._graphed(dict(b))
+    assert tr.graphs is False and tr.student._graphs == {}
+    assert padded['input_ids'].shape == padded['attention_mask'].shape == (len(b['input_ids']), tr.cfg.max_length)
+    assert torch.equal(padded['attention_mask'].sum(1), b['attention_mask'].sum(1))
+    logs = tr.train_step([b])
+    assert tr.step == 1 and torch.isfinite(logs['loss'])
