@@ -9,12 +9,13 @@ from __future__ import annotations
 import itertools
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tokenizers import Tokenizer
 from .corpora import *
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader', 'id_lists', 'TokenTable']
+__all__ = ['interleave_schedule', 'caption_batches', 'Batch', 'InterleavedLoader', 'id_lists', 'TokenTable', 'pad_to_length']
 
 # %% ../nbs/21_data.ipynb #1508211a
 def interleave_schedule(n_text:int, # text batches per epoch
@@ -144,6 +145,15 @@ def batch(self:TokenTable, rows:np.ndarray, # (N,) sentence indices
     ids = np.full((len(n), L), self.pad_id, np.int64)
     ids[mask] = self.ids[(self.offsets[rows][:, None] + pos - start)[mask]]
     return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
+
+# %% ../nbs/21_data.ipynb #c194cde5
+def pad_to_length(ids:torch.Tensor, mask:torch.Tensor, # (N, L) a padded batch and its mask
+                  length:int, # the length to pad to (>= L)
+                  tokenizer, # the tokenizer the ids come from (its padding token and side)
+                 )->tuple[torch.Tensor, torch.Tensor]: # (N, length) ids and mask
+    "Pad a batch further, to `length` tokens, as the tokenizer pads."
+    side = (length - ids.shape[1], 0) if tokenizer.padding_side == 'left' else (0, length - ids.shape[1])
+    return F.pad(ids, side, value=tokenizer.pad_token_id), F.pad(mask, side, value=0)
 
 # %% ../nbs/21_data.ipynb #79e2ca07
 @patch

@@ -105,6 +105,7 @@ def graph(self:StudentEncoder,
           dtype:torch.dtype|None=None, # the autocast dtype the training step uses (None: full precision)
          )->None:
     "Capture the training forward and backward of (n, length) batches as CUDA graphs, which `forward` replays from then on."
+    if (n * views, length) in self._graphs: return  # captured already
     dev = next(self.backbone.parameters()).device
     if dev.type != 'cuda': raise ValueError(f"CUDA graphs need the student on a CUDA device; it is on {dev}")
     if not self.training: raise ValueError("capture in training mode: a graph replays the dropout of the mode it was captured in")

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from transformers import AutoModel, AutoTokenizer
 from .core import needs_hidden_states, default_device, atomic_write, replace_dir, env_versions, autocast, pool
-from .data import TokenTable
+from .data import TokenTable, pad_to_length
 from .encoder import Encoder
 from .model import backbone_mask
 
@@ -84,6 +84,7 @@ def graph(self:Teacher, n:int, # sentences per batch
           length:int, # tokens per sentence: batches of exactly this shape replay the graph
          )->None:
     "Capture the forward of (n, length) batches as a CUDA graph, which `embed_ids` replays from then on."
+    if (n, length) in self._graphs: return  # captured already
     if self.device.type != 'cuda': raise ValueError(f"CUDA graphs need the teacher on a CUDA device; it is on {self.device}")
     ids = torch.zeros(n, length, dtype=torch.long, device=self.device); mask = torch.ones_like(ids)
     side = torch.cuda.Stream(self.device); side.wait_stream(torch.cuda.current_stream(self.device))
@@ -298,9 +299,8 @@ class OnlineTeachers:
 
     def _fixed(self, t:Teacher, ids:torch.Tensor, mask:torch.Tensor)->tuple:
         "A batch padded to the teacher's max_length, its graph captured on the first batch of its shape (a failed capture: eager from then on)."
-        side = (t.max_length - ids.shape[1], 0) if t.tokenizer.padding_side == 'left' else (0, t.max_length - ids.shape[1])
-        ids, mask = F.pad(ids, side, value=t.tokenizer.pad_token_id), F.pad(mask, side, value=0)
-        if t.device.type == 'cuda' and tuple(ids.shape) not in t._graphs and len(t._graphs) < 2:
+        ids, mask = pad_to_length(ids, mask, t.max_length, t.tokenizer)
+        if t.device.type == 'cuda' and len(t._graphs) < 2:  # a last short batch may add a second shape; a third runs eagerly
             try: t.graph(*ids.shape)
             except Exception as e:
                 warnings.warn(f"teacher graphs: capturing the forward failed ({type(e).__name__}: {e}); the teachers run eagerly")

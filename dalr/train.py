@@ -10,7 +10,6 @@ import argparse, contextlib, dataclasses, json, math, shutil, sys, time, warning
 from pathlib import Path
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
@@ -20,7 +19,7 @@ from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, loa
 from .distributed import (init_distributed, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
 from .corpora import sentence_table
-from .data import InterleavedLoader
+from .data import InterleavedLoader, pad_to_length
 from .objective import DALRObjective, deferred_checks
 from .encoder import Encoder
 from .model import has_dropout
@@ -119,22 +118,6 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
     if sync: return loss.float(), {k: float(v) for k, v in logs.items()}
     return loss.float(), {**logs, Z_CHECK: torch.where(torch.isfinite(out['z'].detach()).all(), 0., math.nan)}
 
-# %% ../nbs/35_train.ipynb #ed118f9a
-@patch
-def _graphed(self:Trainer, b:dict, # a batch on the device
-            )->dict: # the batch padded to `max_length`, its shape's CUDA graphs captured
-    "With `cuda_graphs`: pad the batch to the graphs' fixed length and capture them for its shape the first time it is seen."
-    L, n = self.cfg.max_length, b['input_ids'].shape[1]
-    side = (L - n, 0) if self.tok.padding_side == 'left' else (0, L - n)
-    b = {**b, 'input_ids': F.pad(b['input_ids'], side, value=self.tok.pad_token_id), 'attention_mask': F.pad(b['attention_mask'], side, value=0)}
-    rows = b['input_ids'].shape[0]
-    if (2 * rows, L) not in self.student._graphs and len(self.student._graphs) < 2:  # text and pair batches share a shape; a last short batch may add one
-        try: self.student.graph(rows, L, dtype=autocast_dtype(self.device) if self.cfg.amp else None)
-        except Exception as e:
-            warnings.warn(f"cuda_graphs: capturing the student's step failed ({type(e).__name__}: {e}); training goes on without graphs")
-            self.graphs = False
-    return b
-
 # %% ../nbs/35_train.ipynb #145d112b
 @patch
 def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum` loader batches
@@ -155,6 +138,19 @@ def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum
     self.scaler.step(self.opt); self.scaler.update(); self.sched.step(); self.opt.zero_grad(set_to_none=not keep)
     self.step += 1
     return {**logs, 'grad_norm': norm.detach(), 'pair': any(b.is_pair for b in batches)}
+
+# %% ../nbs/35_train.ipynb #ed118f9a
+@patch
+def _graphed(self:Trainer, b:dict, # a batch on the device
+            )->dict: # the batch padded to `max_length`, its shape's CUDA graphs captured
+    "With `cuda_graphs`: pad the batch to the graphs' fixed length and capture them for its shape the first time it is seen."
+    ids, mask = pad_to_length(b['input_ids'], b['attention_mask'], self.cfg.max_length, self.tok)
+    if len(self.student._graphs) < 2:  # text and pair batches share a shape; a last short batch may add one; a third runs eagerly
+        try: self.student.graph(len(ids), self.cfg.max_length, dtype=autocast_dtype(self.device) if self.cfg.amp else None)
+        except Exception as e:
+            warnings.warn(f"cuda_graphs: capturing the student's step failed ({type(e).__name__}: {e}); training goes on without graphs")
+            self.graphs = False
+    return {**b, 'input_ids': ids, 'attention_mask': mask}
 
 # %% ../nbs/35_train.ipynb #d2a2b730
 @patch
