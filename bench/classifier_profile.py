@@ -2,6 +2,9 @@
 models of a nested-k-fold task (MR: 100 groups x 4 penalties), profiled op by op, with wall and CPU seconds.
 
     python bench/classifier_profile.py --task MR --threads 1 --cache /tmp/dalr-transfer-emb
+    python bench/classifier_profile.py --task MR --threads-sweep --cache /tmp/dalr-transfer-emb
+
+--threads-sweep times a step of 1-100 groups on one thread and on all of them, beside the count `fit_logregs` picks.
 Embeddings come from --cache (as `bench/transfer_speed.py --cache` stores them) or are computed once with MiniLM.
 """
 import argparse, sys, time
@@ -12,14 +15,35 @@ from sklearn.model_selection import StratifiedKFold
 from torch.profiler import profile
 sys.path.insert(0, str(Path(__file__).parent))
 from transfer_speed import features
-from dalr.classifier import TEST_MODE, StackedOptimizer, _epoch, _init, with_bias
+from dalr.classifier import TEST_MODE, StackedOptimizer, _epoch, _init, _threads_for, with_bias
 from dalr.core import shared_data
 from dalr.encoder import Encoder
+
+def sweep(XY, train, L, C, d, cfg, groups=(1, 2, 5, 10, 20, 50, 100)):
+    "Milliseconds per minibatch step of k groups on one thread and on all threads, and which of the two `fit_logregs` runs."
+    n = torch.get_num_threads()
+    print(f'| groups | numbers gathered a step | ms a step, 1 thread | ms a step, {n} threads | 1 / {n} | fit_logregs runs |\n|---|---|---|---|---|---|')
+    for k in groups:
+        ms = []
+        for th in (1, n):
+            torch.set_num_threads(th)
+            W0, b0 = _init(d, C, cfg.seed)
+            opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.expand(k, L, C, d + 1).contiguous(), cfg.optim, torch.tensor([cfg.l2_grid] * k)[..., None, None])
+            rngs = [np.random.default_rng(cfg.seed) for _ in range(k)]
+            _epoch(XY, opt, train[:k], rngs, cfg.batch_size)  # warm-up
+            t = time.perf_counter(); _epoch(XY, opt, train[:k], rngs, cfg.batch_size); t = time.perf_counter() - t
+            ms.append(1e3 * t / -(-max(len(x) for x in train[:k]) // cfg.batch_size))
+        torch.set_num_threads(n)
+        work = k * cfg.batch_size * XY.shape[1]
+        with _threads_for(work): picked = torch.get_num_threads()
+        print(f'| {k} | {work:,} | {ms[0]:.3f} | {ms[1]:.3f} | {ms[0] / ms[1]:.2f} | {picked} thread{"s" if picked > 1 else ""} |')
+    return 0
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--task', default='MR', choices=['MR', 'CR', 'SUBJ', 'MPQA']); p.add_argument('--threads', type=int, default=None)
     p.add_argument('--cache', type=Path, default=None); p.add_argument('--rows', type=int, default=12, help='profile rows to print')
+    p.add_argument('--threads-sweep', action='store_true', help='time a step of 1-100 groups on one thread and on all')
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     enc = None if a.cache and (a.cache / f'{a.task}-all.pt').exists() else Encoder.load(
@@ -33,6 +57,7 @@ def main(argv=None):
     W0, b0 = _init(d, C, cfg.seed)
     opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.expand(G, L, C, d + 1).contiguous(), cfg.optim, torch.tensor([cfg.l2_grid] * G)[..., None, None])
     rngs = [np.random.default_rng(cfg.seed) for _ in range(G)]
+    if a.threads_sweep: return sweep(XY, train, L, C, d, cfg)
     _epoch(XY, opt, train, rngs, cfg.batch_size)  # warm-up
     with profile() as prof:
         w, c = time.perf_counter(), time.process_time()

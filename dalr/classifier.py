@@ -6,6 +6,7 @@ Docs: https://dalr-dev.github.io/dalr/classifier.html.md"""
 
 # %% ../nbs/03_classifier.ipynb #1fdab6dd
 from __future__ import annotations
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 import numpy as np
 import torch
@@ -14,8 +15,8 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['TEST_MODE', 'FAST_MODE', 'ClassifierConfig', 'StackedOptimizer', 'stack_indices', 'with_bias', 'stacked_accuracy',
-           'fit_logregs', 'nested_kfold', 'kfold_then_test', 'dev_then_test']
+__all__ = ['TEST_MODE', 'FAST_MODE', 'SERIAL_STEP', 'ClassifierConfig', 'StackedOptimizer', 'stack_indices', 'with_bias',
+           'stacked_accuracy', 'fit_logregs', 'nested_kfold', 'kfold_then_test', 'dev_then_test']
 
 # %% ../nbs/03_classifier.ipynb #d1464302
 @dataclass(frozen=True, repr=False)
@@ -96,13 +97,14 @@ def with_bias(X:torch.Tensor)->torch.Tensor: # (n, d + 1)
 def stacked_accuracy(X1:torch.Tensor, y:torch.Tensor, # (n, d + 1) features from `with_bias` and (n,) labels
                      P:torch.Tensor, # (G, L, C, d + 1) stacked models
                      idx:torch.Tensor, mask:torch.Tensor, # from `stack_indices`: each group's examples
-                     chunk:int=512)->torch.Tensor: # (G, L) accuracies
+                     chunk:int=128)->torch.Tensor: # (G, L) accuracies
     "Accuracy of every stacked model on its group's examples."
     G, L, C, d1 = P.shape
     correct = torch.zeros(G, L, device=X1.device)
     for s in range(0, idx.shape[1], chunk):
         i, mk = idx[:, s:s+chunk], mask[:, s:s+chunk]
-        pred = torch.bmm(P.view(G, L * C, d1), X1[i].transpose(1, 2)).view(G, L, C, -1).argmax(2)
+        z = torch.bmm(P.view(G, L * C, d1), X1[i].transpose(1, 2)).view(G, L, C, -1)
+        pred = z.transpose(2, 3).contiguous().argmax(3) # classes last: an argmax over a strided dimension is several times slower
         correct += ((pred == y[i][:, None]) & mk[:, None]).sum(2)
     return correct / mask.sum(1, keepdim=True)
 
@@ -128,6 +130,20 @@ def _epoch(XY, opt, train, rngs, bs:int):
         if s + bs > short: mk = mask[:, s:s+bs]; p.mul_(mk[:, None, None].to(p.dtype)); active = mk.any(1)
         opt.step(torch.bmm(p.view(k, L * C, B), Xb).view(k, L, C, d1), active)
 
+# %% ../nbs/03_classifier.ipynb #222d3bd4
+SERIAL_STEP = 200_000 # numbers one minibatch step gathers, below which a CPU fit runs on one thread
+
+@contextmanager
+def _threads_for(work:int, # numbers one minibatch step gathers: groups × batch size × row width
+                 device='cpu'):
+    "Run the block on one torch thread when a CPU step gathers fewer than `SERIAL_STEP` numbers, then restore the thread count."
+    n = torch.get_num_threads()
+    serial = torch.device(device).type == 'cpu' and work < SERIAL_STEP and n > 1
+    if serial: torch.set_num_threads(1)
+    try: yield
+    finally:
+        if serial: torch.set_num_threads(n)
+
 # %% ../nbs/03_classifier.ipynb #bba430d4
 def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labels, on the device to train on
                 train:list, dev:list, # per group: indices to train on, indices for early stopping
@@ -145,9 +161,11 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     best, bestP, fails = torch.full((G, L), -1., device=dv), opt.p.clone(), torch.zeros(G, L, dtype=torch.long, device=dv)
     active, nepoch = torch.ones(G, L, dtype=torch.bool, device=dv), 0
     while len(live) and nepoch <= cfg.max_epoch:
-        for _ in range(cfg.epoch_size): _epoch(XY, opt, tr, rngs, cfg.batch_size)
+        with _threads_for(len(live) * cfg.batch_size * XY.shape[1], dv):
+            for _ in range(cfg.epoch_size): _epoch(XY, opt, tr, rngs, cfg.batch_size)
+            acc = stacked_accuracy(XY[:, :d + 1], y, opt.p, dev_idx[live], dev_mask[live])
         nepoch += cfg.epoch_size
-        _early_stop(stacked_accuracy(XY[:, :d + 1], y, opt.p, dev_idx[live], dev_mask[live]), opt.p, live, best, bestP, fails, active, cfg.tenacity, bar)
+        _early_stop(acc, opt.p, live, best, bestP, fails, active, cfg.tenacity, bar)
         keep = active[live].any(1)
         if not bool(keep.all()):
             rows = keep.nonzero().squeeze(1); opt.keep(rows); live = live[rows]
