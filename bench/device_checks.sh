@@ -19,7 +19,9 @@
 #               PROFILE=1 adds profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as measured.
 #   graphs_objective  the same with compile_objective=True on both paths (the objective alone compiled; JSON in $OUT/tto.json)
 #   compile     the same, compile=True (torch.compile of backbone and objective; JSON in $OUT/ttc.json); both compile
-#               stages log recompilations (TORCH_LOGS=recompiles)
+#               stages log recompilations (TORCH_LOGS=recompiles) and compile in the process itself
+#               (TORCHINDUCTOR_COMPILE_THREADS=1: on the H200 both stalled waiting on inductor's compile workers;
+#               COMPILE_THREADS=N gives the workers back)
 #   features    bench/features_speed.py: ViT-L-14 (random weights) on 3,000 JPEGs: decoding alone in the workers and the
 #               model alone (bf16, fp32), then the command with workers in fp32 (the reference), with whole batches of
 #               256 as worker tasks, and with the defaults (pieces of 32, bf16)
@@ -53,11 +55,11 @@ dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$
 TTS="--device $DEV --tokenizer .devdata/tok --steps 160 --repeats 20 --cache-sentences 8000 $TT"
 [ "$DEV" = cuda ] && stage cuda_tests 90 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py && python3 bench/cuda_cells.py nbs/10_model.ipynb && python3 bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm"
 stage throughput 250 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
-stage graphs_objective 190 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
+stage graphs_objective 190 env TORCH_LOGS=recompiles TORCHINDUCTOR_COMPILE_THREADS=${COMPILE_THREADS:-1} python3 bench/train_throughput.py $TTS --no-compare --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
 W=$(( $(nproc) - 1 ))
 stage features 110 python3 bench/features_speed.py --n $N --model $VIT --device "$DEV" --batch-size 256 --parts $W \
   --runs "--workers $W --precision fp32" "--workers $W --chunk 256" "--workers $W"
-stage compile 180 env TORCH_LOGS=recompiles python3 bench/train_throughput.py $TTS --no-compare --compile all --json "$OUT/ttc.json"
+stage compile 180 env TORCH_LOGS=recompiles TORCHINDUCTOR_COMPILE_THREADS=${COMPILE_THREADS:-1} python3 bench/train_throughput.py $TTS --no-compare --compile all --json "$OUT/ttc.json"
 stage transfer 70 /usr/bin/time -f '%e s wall' bash -c "$(declare -f dalr); dalr eval .devdata/minilm --pooler avg --tasks transfer --device $DEV --batch-size 512 --data .devdata/data/senteval $LIMIT --out $OUT/transfer.json"
 stage classifier 40 python3 bench/transfer_speed.py --model .devdata/minilm --tasks TREC,MRPC,CR --device "$DEV" --data .devdata/data/senteval $LIMIT
