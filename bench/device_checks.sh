@@ -14,7 +14,7 @@
 #               the eager one, graphed online teachers) and the `#| cuda` cells of nbs/10_model.ipynb and
 #               nbs/15_teachers.ipynb (bench/cuda_cells.py; carry .devdata/minilm)
 #   throughput  bench/train_throughput.py, eager, new and graphs paths (old too with COMPARE=1): loop vs step, DALR vs SimCSE, online teachers,
-#               teacher cache (one tokenisation, each teacher its own, forwards of 1,024), the plain step eager and as
+#               teacher cache (first build, built again warm, tokenisation and forwards apart, each teacher tokenising, forwards of 256), the plain step eager and as
 #               one CUDA graph, dev evaluation, host syncs, loop host time, extrapolated paper runs (JSON in $OUT/tt.json;
 #               PROFILE=1 adds profiler tables of each step kind in $OUT/profile.txt). Each figure is printed as measured.
 #   graphs_objective  the same with compile_objective=True on both paths (the objective alone compiled; JSON in $OUT/tto.json)

@@ -18,7 +18,7 @@ def test_train_throughput_small(tmp_path):
                '--json', tmp_path/'tt.json', '--profile', tmp_path/'profile.txt')
     res = json.loads((tmp_path/'tt.json').read_text())
     for k in ('new_ratio_loop_vs_step_simcse', 'new_ratio_loop_vs_step_dalr', 'new_ratio_dalr_pair_vs_simcse_step', 'new_ratio_simcse_step_vs_plain',
-              'new_ratio_dalr_online_vs_simcse_step', 'cache_sent_per_s_per_teacher', 'cache_sentence_path_sent_per_s_per_teacher', 'cache_batch1024_sent_per_s_per_teacher', 'teacher_forwards_s', 'dev_eval_s', 'old_loop_dalr_s',
+              'new_ratio_dalr_online_vs_simcse_step', 'cache_sent_per_s_per_teacher', 'cache_sentence_path_sent_per_s_per_teacher', 'cache_batch256_sent_per_s_per_teacher', 'cache_warm_sent_per_s_per_teacher', 'cache_tokenise_sent_per_s', 'cache_forwards_sent_per_s_per_teacher', 'teacher_forwards_s', 'dev_eval_s', 'old_loop_dalr_s',
               'new_extrapolated_paper-flickr-bert_min', 'old_extrapolated_paper-coco-bert_min'):
         assert 0 < res[k] < float('inf'), k
     assert 'extrapolated paper-flickr-bert' in out and 'plain SimCSE step' in out
