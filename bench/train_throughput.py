@@ -420,8 +420,10 @@ def main(argv=None)->int:
         res[f'extrapolated_{name}_steps'] = n_steps
         for mode in modes:
             # the loop window mixes text and image-caption steps in the paper's proportion; the old cache embedded every sentence
-            cache_n, rate = ((run['text'] + run['captions']), res['old_cache_sent_per_s_per_teacher']) if mode == 'old' else (run['captions'], res['cache_sent_per_s_per_teacher'])
-            wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + 2 * cache_n / max(rate, 1e-9)
+            # the new cache: the first build's extra time (first forwards of each batch shape) once, then every caption at the warm rate
+            if mode == 'old': cache_s = 2 * (run['text'] + run['captions']) / max(res['old_cache_sent_per_s_per_teacher'], 1e-9)
+            else: cache_s = res['cache_alone_s'] - 2 * res['cache_alone_sentences'] / res['cache_warm_sent_per_s_per_teacher'] + 2 * run['captions'] / res['cache_warm_sent_per_s_per_teacher']
+            wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + max(cache_s, 0)
             if mode != 'old': wall += (run['text'] + run['captions']) / res['pretokenize_sent_per_s']
             res[f'{mode}_extrapolated_{name}_min'] = wall / 60
 
