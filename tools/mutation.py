@@ -37,6 +37,8 @@ MODULES = {
     'checkpoint': dict(funcs=('rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'truncate_jsonl'), tests=['nbs/30_checkpoint.ipynb']),
     'core': dict(funcs=('_masked_mean', 'pool', 'set_seed'), tests=['nbs/00_core.ipynb']),
     'sts': dict(funcs=('cosine_scores', 'spearman_cosine', '_corr', 'sts_task'), tests=['nbs/02_sts.ipynb']),
+    'classifier': dict(funcs=('stacked_accuracy', '_threads_for', '_epoch', 'fit_logregs', '_early_stop', '_pick', '_holdout', 'step', 'keep', '_adam_rows'),
+                       tests=['nbs/03_classifier.ipynb']),
 }
 
 SWAP_OPS = {'+': '-', '-': '+', '*': '/', '/': '*', '<': '<=', '<=': '<', '>': '>=', '>=': '>', '==': '!=', '!=': '=='}
