@@ -40,6 +40,7 @@ class Encoder:
         self.model = self.tokenizer = self.max_length = None
         self._dim = None
         self.host_rows = 16384 # a Hugging Face model's embeddings are copied to the host this many rows at a time
+        self._ids = None # (tokenizer settings, its backend's encoder, the last list tokenised, their ids)
 
     def __repr__(self): return f"Encoder({self.name!r}, pooler={self.pooler!r}, dim={self._dim})"
 
@@ -125,12 +126,24 @@ def _pad_batch(ids:list[list[int]], # token ids of the batch's sentences
     input_ids[mask] = torch.tensor(list(itertools.chain.from_iterable(ids)), dtype=torch.long)
     return input_ids, mask.long()
 
+# %% ../nbs/01_encoder.ipynb #46a1b0ff
+@patch
+def token_ids(self:Encoder, sentences:list[str], # the sentences to tokenise
+             )->list[list[int]]: # each sentence's ids, truncated at `max_length`, special tokens included
+    "The ids `tokenizer(sentences, truncation=True, max_length=self.max_length)` gives, kept for the last list asked for."
+    from dalr.data import id_lists
+    key = (self.max_length, id(self.tokenizer), len(self.tokenizer)) # a new length, tokenizer or vocabulary: a new backend copy
+    if self._ids is None or self._ids[0] != key: self._ids = (key, id_lists(self.tokenizer, self.max_length), None, None)
+    sentences = tuple(sentences)
+    if self._ids[2] != sentences: self._ids = (key, self._ids[1], sentences, self._ids[1](sentences) if sentences else [])
+    return self._ids[3]
+
 # %% ../nbs/01_encoder.ipynb #5638abd0
 @patch
 def _encode_hf(self:Encoder, sentences:list[str], bs:int, progress:bool)->torch.Tensor:
     "Tokenize once, sort by token count, and run pooled forwards batch by batch without autograd, reading results back every `host_rows` rows."
     tok, model = self.tokenizer, self.model
-    ids = tok(sentences, truncation=True, max_length=self.max_length, return_attention_mask=False, return_token_type_ids=False)['input_ids'] if sentences else []
+    ids = self.token_ids(sentences)
     order = np.argsort([-len(x) for x in ids], kind='stable')
     dev, out, was_training = next(model.parameters()).device, torch.empty(len(sentences), self.dim), model.training
     hidden, done, held = needs_hidden_states(self.pooler), 0, []

@@ -155,8 +155,11 @@ def _graphed(self:Trainer, b:dict, # a batch on the device
 # %% ../nbs/35_train.ipynb #d2a2b730
 @patch
 def _encoder(self:Trainer, backbone=None)->Encoder:
-    "The evaluation encoder of `backbone` (default: the student's) with the test pooler."
-    return Encoder.from_hf(backbone if backbone is not None else self.student.backbone, self.tok, pooler=self.cfg.eval_pooler, batch_size=256)
+    "The evaluation encoder of `backbone` with the test pooler; the student's is made once, so its dev set is tokenised once."
+    make = lambda m: Encoder.from_hf(m, self.tok, pooler=self.cfg.eval_pooler, batch_size=256)
+    if backbone is not None: return make(backbone)
+    if getattr(self, '_student_encoder', None) is None: self._student_encoder = make(self.student.backbone)
+    return self._student_encoder
 
 @patch
 def dev_score(self:Trainer)->float:
