@@ -15,9 +15,15 @@ from sklearn.model_selection import StratifiedKFold
 from torch.profiler import profile
 sys.path.insert(0, str(Path(__file__).parent))
 from transfer_speed import features
-from dalr.classifier import TEST_MODE, StackedOptimizer, _epoch, _init, _threads_for, with_bias
+from dalr.classifier import TEST_MODE, StackedOptimizer, _epoch, _init, _stacked_rows, _threads_for
 from dalr.core import shared_data
 from dalr.encoder import Encoder
+
+def stack(k:int, L:int, C:int, d:int, cfg):
+    "The stacked optimizer and the per-group random sources of k groups, as `fit_logregs` starts them."
+    W0, b0 = _init(d, C, cfg.seed)
+    opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.expand(k, L, C, d + 1).contiguous(), cfg.optim, torch.tensor([cfg.l2_grid] * k)[..., None, None])
+    return opt, [np.random.default_rng(cfg.seed) for _ in range(k)]
 
 def sweep(XY, train, L, C, d, cfg, groups=(1, 2, 5, 10, 20, 50, 100)):
     "Milliseconds per minibatch step of k groups on one thread and on all threads, and which of the two `fit_logregs` runs."
@@ -27,9 +33,7 @@ def sweep(XY, train, L, C, d, cfg, groups=(1, 2, 5, 10, 20, 50, 100)):
         ms = []
         for th in (1, n):
             torch.set_num_threads(th)
-            W0, b0 = _init(d, C, cfg.seed)
-            opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.expand(k, L, C, d + 1).contiguous(), cfg.optim, torch.tensor([cfg.l2_grid] * k)[..., None, None])
-            rngs = [np.random.default_rng(cfg.seed) for _ in range(k)]
+            opt, rngs = stack(k, L, C, d, cfg)
             _epoch(XY, opt, train[:k], rngs, cfg.batch_size)  # warm-up
             t = time.perf_counter(); _epoch(XY, opt, train[:k], rngs, cfg.batch_size); t = time.perf_counter() - t
             ms.append(1e3 * t / -(-max(len(x) for x in train[:k]) // cfg.batch_size))
@@ -53,11 +57,9 @@ def main(argv=None):
     folds = lambda: StratifiedKFold(cfg.kfold, shuffle=True, random_state=cfg.seed)
     train = [tr[i] for tr, _ in folds().split(yn, yn) for i, _ in folds().split(tr, yn[tr])]
     G, L, C, d = len(train), len(cfg.l2_grid), int(y.max()) + 1, X.shape[1]
-    XY = torch.cat([with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype)], 1)
-    W0, b0 = _init(d, C, cfg.seed)
-    opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.expand(G, L, C, d + 1).contiguous(), cfg.optim, torch.tensor([cfg.l2_grid] * G)[..., None, None])
-    rngs = [np.random.default_rng(cfg.seed) for _ in range(G)]
+    XY = _stacked_rows(X, y, C)
     if a.threads_sweep: return sweep(XY, train, L, C, d, cfg)
+    opt, rngs = stack(G, L, C, d, cfg)
     _epoch(XY, opt, train, rngs, cfg.batch_size)  # warm-up
     with profile() as prof:
         w, c = time.perf_counter(), time.process_time()

@@ -145,6 +145,11 @@ def _threads_for(work:int, # numbers one minibatch step gathers: groups × batch
         if serial: torch.set_num_threads(n)
 
 # %% ../nbs/03_classifier.ipynb #bba430d4
+def _stacked_rows(X:torch.Tensor, y:torch.Tensor, C:int)->torch.Tensor: # (n, d + 1 + C, padded to a multiple of 16)
+    "Each example as one row `[x, 1, one-hot label]`, so that one gather fetches a minibatch's features and labels."
+    XY = torch.cat([with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype)], 1)
+    return torch.nn.functional.pad(XY, (0, -XY.shape[1] % 16)) # rows of whole 64-byte lines: the gather and the products run ~3% faster
+
 def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labels, on the device to train on
                 train:list, dev:list, # per group: indices to train on, indices for early stopping
                 l2, # (G, L) penalties: L models per group
@@ -153,8 +158,7 @@ def fit_logregs(X:torch.Tensor, y:torch.Tensor, # (n, d) features, (n,) int labe
     "Train every group's L logistic regressions at once, keeping each one's best dev checkpoint."
     l2 = torch.as_tensor(np.asarray(l2, dtype=np.float64), dtype=X.dtype).to(X.device)
     (G, L), C, d, dv = l2.shape, int(y.max()) + 1, X.shape[1], X.device
-    XY = torch.cat([with_bias(X), torch.nn.functional.one_hot(y, C).to(X.dtype)], 1) # one gather fetches a row and its label
-    XY = torch.nn.functional.pad(XY, (0, -XY.shape[1] % 16)) # rows of whole 64-byte lines: the gather and the products run ~3% faster
+    XY = _stacked_rows(X, y, C)
     W0, b0 = _init(d, C, cfg.seed)
     opt = StackedOptimizer(torch.cat([W0, b0[None]]).T.to(dv).expand(G, L, C, d + 1).contiguous(), cfg.optim, l2[..., None, None])
     rngs, live, tr = [np.random.default_rng(cfg.seed) for _ in range(G)], torch.arange(G, device=dv), list(train)

@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import POOLERS, pool, needs_hidden_states, default_device, autocast
+from .data import id_lists
 
 # %% auto #0
 __all__ = ['TOKENIZER_FILES', 'as_tensor', 'Encoder', 'as_encoder', 'default_pooler', 'check_model_dir']
@@ -131,7 +132,6 @@ def _pad_batch(ids:list[list[int]], # token ids of the batch's sentences
 def token_ids(self:Encoder, sentences:list[str], # the sentences to tokenise
              )->list[list[int]]: # each sentence's ids, truncated at `max_length`, special tokens included
     "The ids `tokenizer(sentences, truncation=True, max_length=self.max_length)` gives, kept for the last list asked for."
-    from dalr.data import id_lists
     key = (self.max_length, id(self.tokenizer), len(self.tokenizer)) # a new length, tokenizer or vocabulary: a new backend copy
     if self._ids is None or self._ids[0] != key: self._ids = (key, id_lists(self.tokenizer, self.max_length), None, None)
     sentences = tuple(sentences)
