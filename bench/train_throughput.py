@@ -27,7 +27,8 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
   backward, AdamW) in one CUDA graph: what launching the step's kernels from the host costs;
 - host syncs per step (CUDA only, `torch.cuda.set_sync_debug_mode`);
 - loader: milliseconds to collate a batch, tokenised per batch against pre-tokenised (the same batches);
-- objective ops: aten operations (each a kernel launch on a GPU) in the objective's forward and backward.
+- objective ops: aten operations in the objective's forward and backward, and of them those that compute (not views:
+  on a GPU each is a kernel launch, unless the objective is replayed as a graph).
 
 Each figure is taken for two paths in the same run (`--no-compare`: the new one only):
 - old: the step as it was before deferred logs (components and the gradient norm read and tested on the host every
@@ -37,7 +38,9 @@ Each figure is taken for two paths in the same run (`--no-compare`: the new one 
   non-blocking copies, corpora tokenised once before the loop (the time it takes enters the extrapolation), a teacher cache of the captions only, float16 on CUDA, built longest first in large batches).
 - graphs (CUDA only, timed by default there; `--no-graphs` to skip): the trainer as it runs on a GPU by default, the
   new path with `cuda_graphs=True`: the student's forward and backward replayed as CUDA graphs, batches padded to
-  `--max-length` (loop, steps; online teachers graphed too).
+  `--max-length` (loop, steps; online teachers graphed too);
+- graphs_obj (CUDA only, with graphs; `--no-graph-objective` to skip): the same with `graph_objective=True`, the
+  objective's forward and backward replayed as CUDA graphs too (one per batch kind and shape).
 """
 from __future__ import annotations
 import argparse, json, math, os, statistics, sys, tempfile, time, warnings
@@ -135,7 +138,7 @@ def make_trainer(variant:str, dirs, root:Path, a, steps:int, dev_pairs, mode:str
         batch_size=a.batch, max_length=a.max_length, max_steps=steps, epochs=100, eval_steps=0, save_steps=0,
         out_dir=str(root/f'run-{variant}-{mode}'), device=a.device or '', **({'teacher_batch_size': a.teacher_batch} if a.teacher_batch else {}),
         num_threads=a.threads or 0, log_steps=1 if mode == 'old' else a.log_steps, compile=a.compile == 'all' and mode != 'old',
-        compile_objective=a.compile == 'objective' and mode != 'old', cuda_graphs=mode == 'graphs', **over))
+        compile_objective=a.compile == 'objective' and mode != 'old', cuda_graphs=mode.startswith('graphs'), graph_objective=mode == 'graphs_obj', **over))
     t0 = time.perf_counter()
     tr = Trainer(cfg, progress=False)
     build = time.perf_counter() - t0
@@ -257,22 +260,23 @@ def loader_ms(loader, pretokenize:bool, n:int=50)->float:
     loader.pretokenize = was
     return (time.perf_counter() - t) / len(plan) * 1000
 
-def objective_ops(tr:Trainer, batch)->int:
-    "Aten operations in the objective's forward and backward on `batch` (the student's forward not counted)."
+def objective_ops(tr:Trainer, batch)->tuple[int, int]:
+    "Aten operations in the objective's forward and backward on `batch` (the student's forward not counted), all and those that are not views."
     from torch.utils._python_dispatch import TorchDispatchMode
     from dalr.distributed import shared_rng
     from dalr.objective import deferred_checks
     class Count(TorchDispatchMode):
-        n = 0
+        n = work = 0
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            Count.n += 1; return func(*args, **(kwargs or {}))
+            Count.n += 1; Count.work += not func.is_view
+            return func(*args, **(kwargs or {}))
     b = {k: v.to(tr.device) if torch.is_tensor(v) else v for k, v in batch.items()}
     out = {k: v.detach().requires_grad_() for k, v in tr.student(b['input_ids'], b['attention_mask']).items() if k in ('z', 'pooled')}
     temb = tr.cache.get(batch['sent_idx'], device=tr.device) if batch.is_pair and tr.cache is not None else None
     with Count(), deferred_checks(), shared_rng(0):
         loss, _ = tr.objective(out, b, temb); loss.backward()
     tr.objective.zero_grad(set_to_none=True)
-    return Count.n
+    return Count.n, Count.work
 
 def cache_build(cfg, dirs, tok, n:int, path:Path, dev)->dict:
     """Time teacher-cache builds of `n` stand-in captions alone (the teachers already loaded), as a run builds them: the
@@ -315,6 +319,7 @@ def main(argv=None)->int:
     p.add_argument('--compile', nargs='?', const='all', choices=('all', 'objective'), default=None,
                    help='on the new path: torch.compile the backbone and the objective (all, compile=True) or the objective alone (compile_objective=True)')
     p.add_argument('--graphs', action=argparse.BooleanOptionalAction, default=None, help="also time the new path with cuda_graphs=True (the student's forward and backward replayed as CUDA graphs; default: on GPU)")
+    p.add_argument('--graph-objective', action=argparse.BooleanOptionalAction, default=True, help="with --graphs, also time graph_objective=True (the objective replayed as CUDA graphs too)")
     p.add_argument('--json', default=None, help='also write the figures to this JSON file')
     p.add_argument('--cache-sentences', type=int, default=None, help='captions for the timed teacher-cache build (default 30,000 on GPU, 2,000 on CPU)')
     p.add_argument('--profile', default=None, help='write torch.profiler tables of SimCSE and DALR steps to this file')
@@ -340,7 +345,7 @@ def main(argv=None)->int:
                loop_steps=steps, warmup_steps=warm, env=env_versions())
 
     # the new path first: on a short lease its figures matter most
-    modes = ('new',) + (('graphs',) if a.graphs else ()) + (('old',) if a.compare else ())
+    modes = ('new',) + (('graphs',) + (('graphs_obj',) if a.graph_objective else ()) if a.graphs else ()) + (('old',) if a.compare else ())
     for mode in modes:
         simcse, _ = make_trainer('simcse', dirs, root, a, steps, dev_pairs, mode)
         text_batches = [b for _, b in zip(range(8), simcse.loader)]
@@ -377,12 +382,13 @@ def main(argv=None)->int:
         res[f'{mode}_step_dalr_pair_s'] = time_steps(dalr, pairs, repeats)
         res[f'{mode}_step_dalr_text_s'] = time_steps(dalr, texts, repeats)
         res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
-        if mode == 'new': res['objective_ops_pair'], res['objective_ops_text'] = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
+        if mode == 'new':
+            (res['objective_ops_pair'], res['objective_kernels_pair']), (res['objective_ops_text'], res['objective_kernels_text']) = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
         if mode == 'new' and a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (teacher cache)')
         if mode != 'old':
             cache = dalr.cache
             dalr.cache = OnlineTeachers([Teacher.from_pretrained(d, pooler='cls_before_pooler', max_length=a.max_length, device=dev) for d in dirs[1:]],
-                                        dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None, graphs=mode == 'graphs')
+                                        dalr.sentences, normalize=False, rows=np.flatnonzero(cache.index >= 0) if cache.index is not None else None, graphs=mode.startswith('graphs'))
             res[f'{mode}_step_dalr_online_pair_s'] = time_steps(dalr, pairs, repeats)
             res[f'{mode}_ratio_dalr_online_vs_simcse_step'] = res[f'{mode}_step_dalr_online_pair_s'] / res[f'{mode}_step_simcse_s']
             online = dalr.cache  # the teachers' forwards alone on the same batches: what running them online may cost at most
@@ -428,12 +434,16 @@ def main(argv=None)->int:
         print(f"[{mode}] SimCSE  step {ms(res[f'{mode}_step_simcse_s'])}   loop {ms(res[f'{mode}_loop_simcse_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_simcse']:.2f}")
         print(f"[{mode}] DALR    step {ms(res[f'{mode}_step_dalr_pair_s'])} (image-caption), {ms(res[f'{mode}_step_dalr_text_s'])} (text)   loop {ms(res[f'{mode}_loop_dalr_s'])}   loop/step {res[f'{mode}_ratio_loop_vs_step_dalr']:.2f}")
         print(f"[{mode}] DALR image-caption step / SimCSE step (cache): {res[f'{mode}_ratio_dalr_pair_vs_simcse_step']:.2f} | host syncs per step: text {res[f'{mode}_host_syncs_per_text_step']}, image-caption {res[f'{mode}_host_syncs_per_pair_step']}")
-    for mode in modes[:2 if a.graphs else 1]:
+    for mode in [m for m in modes if m != 'old']:
         print(f"[{mode}] online teachers: image-caption step / SimCSE step {res[f'{mode}_ratio_dalr_online_vs_simcse_step']:.2f}; "
               f"online - cache step {1000 * (res[f'{mode}_step_dalr_online_pair_s'] - res[f'{mode}_step_dalr_pair_s']):.1f} ms, the two teachers' forwards alone {1000 * res['teacher_forwards_s']:.1f} ms")
     if a.graphs:
         print(f"[graphs] / [new]: SimCSE step {res['graphs_step_simcse_s'] / res['new_step_simcse_s']:.2f}, loop {res['graphs_loop_simcse_s'] / res['new_loop_simcse_s']:.2f}; "
               f"DALR image-caption step {res['graphs_step_dalr_pair_s'] / res['new_step_dalr_pair_s']:.2f}, loop {res['graphs_loop_dalr_s'] / res['new_loop_dalr_s']:.2f}")
+    if 'graphs_obj' in modes:
+        print(f"[graphs_obj] / [graphs]: SimCSE step {res['graphs_obj_step_simcse_s'] / res['graphs_step_simcse_s']:.2f}, DALR image-caption step "
+              f"{res['graphs_obj_step_dalr_pair_s'] / res['graphs_step_dalr_pair_s']:.2f}, text step {res['graphs_obj_step_dalr_text_s'] / res['graphs_step_dalr_text_s']:.2f}, "
+              f"loop {res['graphs_obj_loop_dalr_s'] / res['graphs_loop_dalr_s']:.2f}")
     print(f"plain SimCSE step (transformers + AdamW alone, same batches) {ms(res['plain_step_s'])}: the trainer's SimCSE step is {res['new_ratio_simcse_step_vs_plain']:.2f}x it")
     if 'graphed_step_s' in res:
         print(f"plain SimCSE step padded to length {a.max_length}: eager {ms(res['plain_fixed_length_step_s'])}, one CUDA graph {ms(res['graphed_step_s'])} "
@@ -446,7 +456,8 @@ def main(argv=None)->int:
     if a.compare: print(f"[old] teacher cache: all {res['old_cache_sentences']} sentences, float32, teacher batches of 128: {res['old_cache_sent_per_s_per_teacher']:.0f} sentences/s per teacher (build alone)")
     print(f"[new] corpora tokenised once: {res['pretokenize_sent_per_s']:.0f} sentences/s (the tokenizer's call: {res['tokenizer_call_sent_per_s']:.0f}); a batch collated in {res['collate_pretokenized_ms']:.2f} ms "
           f"(tokenised per batch: {res['collate_tokenize_ms']:.2f} ms)")
-    print(f"[new] objective forward+backward: {res['objective_ops_pair']} aten ops (image-caption batch), {res['objective_ops_text']} (text batch)")
+    print(f"[new] objective forward+backward: {res['objective_ops_pair']} aten ops, {res['objective_kernels_pair']} of them not views (image-caption batch); "
+          f"{res['objective_ops_text']}, {res['objective_kernels_text']} (text batch)")
     print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s (first call {res['dev_eval_first_s']:.2f} s)")
     for mode in modes:
         print(f"[{mode}] loop host time per step: collate {res[f'{mode}_loop_simcse_collate_ms']:.2f} / {res[f'{mode}_loop_dalr_collate_ms']:.2f} ms, "

@@ -95,6 +95,7 @@ class DALRObjective(nn.Module):
         if 'cma' in t and mode == 'raw' and dim != image_dim:
             raise ValueError(f"cma_image='raw' compares the student (d={dim}) with raw image features (D={image_dim}); widths must match (use cma_image='project')")
         self.cma_proj = nn.Linear(image_dim, dim) if 'cma' in t and mode == 'project' else None
+        self._graphs = {}  # batch kind and input shapes -> the graphed objective (see `graph`)
 
 # %% ../nbs/16_objective.ipynb #27ca9707
 import contextvars, contextlib
@@ -138,6 +139,7 @@ def forward(self:DALRObjective,
              teacher_tokens:tuple|None=None, # (states (N, T, d), mask (N, T)) for the g2l term
             )->tuple[torch.Tensor, dict]: # (loss, every component as a float)
     "The DALR loss of one batch and its components."
+    if self._graphs and (hit := self._replay(student_out, batch, teacher_embs, teacher_tokens)) is not None: return hit
     z, pooled, c = student_out['z'], student_out['pooled'], self.cfg
     _check("student_out['z']", z, (None, 2, self.dim)); _check("student_out['pooled']", pooled, (len(z), 2, None))
     if len(z) < 2: raise ValueError(f"a batch needs at least 2 sentences for in-batch negatives; got {len(z)}")
@@ -184,3 +186,66 @@ def _pair_inputs(self:DALRObjective, batch, embs, toks, z):
         toks = (toks[0].to(z.device).detach().float(), toks[1].to(z.device))
         _check("teacher_tokens[0]", toks[0], (n, None, self.dim))
     return img, embs, toks
+
+# %% ../nbs/16_objective.ipynb #9b9b1c05
+@patch
+def _graph_inputs(self:DALRObjective, student_out:dict, batch:dict, teacher_embs=None, teacher_tokens=None)->tuple|None:
+    "(key, tensors) of the graph that would compute this batch's loss; None when the batch runs eagerly."
+    c, t = self.cfg, self.cfg.terms
+    pair = 'image_feats' in batch and bool(t)
+    need = bool({'cma', 'ima', 'rank'} & set(t)) if pair else c.intra_text and teacher_embs is not None
+    if teacher_tokens is not None or (need and teacher_embs is None): return None
+    xs = [student_out['z'], student_out['pooled'], *([batch['image_feats']] if pair else []), *(teacher_embs if need else [])]
+    return (pair, len(teacher_embs) if need else 0, tuple((tuple(x.shape), x.dtype, x.device) for x in xs)), xs
+
+# %% ../nbs/16_objective.ipynb #1e9f4942
+_EAGER = contextvars.ContextVar('dalr_objective_eager', default=False)
+
+class _ObjectiveForward(nn.Module):
+    "The objective on one kind of batch as a function of tensors alone (what a CUDA graph captures)."
+    def __init__(self, objective:DALRObjective, # the objective whose heads the graph trains
+                 pair:bool, # image-caption batches (inputs: z, pooled, image features, teacher embeddings) or text batches
+                 teachers:int): # teacher embeddings among the inputs
+        super().__init__()
+        self.objective, self.pair, self.teachers, self.names = objective, pair, teachers, None
+    def forward(self, z, pooled, *rest):
+        embs = list(rest[len(rest) - self.teachers:]) if self.teachers else None
+        tok = _EAGER.set(True)  # the objective's own kernels, never a replay of this graph
+        try:
+            with deferred_checks(): loss, logs = self.objective({'z': z, 'pooled': pooled}, {'image_feats': rest[0]} if self.pair else {}, embs)
+        finally: _EAGER.reset(tok)
+        self.names = [k for k in logs if k != 'pair']
+        return loss, torch.stack([logs[k] for k in self.names])
+
+# %% ../nbs/16_objective.ipynb #cc6a77d0
+@patch
+def graph(self:DALRObjective,
+          student_out:dict, # a `StudentEncoder` output of the batch shape to capture
+          batch:dict, # its batch (`image_feats` for a pair batch)
+          teacher_embs:list[torch.Tensor]|None=None, # its teacher embeddings, as `forward` takes them
+         )->bool: # whether batches of this kind and shape now replay a graph
+    "Capture the objective's forward and backward for batches shaped like this one as CUDA graphs, which `forward` replays from then on."
+    hit = self._graph_inputs(student_out, batch, teacher_embs)
+    if hit is None: return False  # runs eagerly
+    key, xs = hit
+    if key in self._graphs: return True
+    if xs[0].device.type != 'cuda': raise ValueError(f"CUDA graphs need the objective's inputs on a CUDA device; they are on {xs[0].device}")
+    if not self.training: raise ValueError("capture in training mode: a graph replays the BatchNorm of the mode it was captured in")
+    samples = tuple(x.detach().clone().requires_grad_(x.requires_grad) for x in xs)
+    kept = [b.clone() for b in self.buffers()]
+    with torch.random.fork_rng(devices=[xs[0].device]), torch.autocast('cuda', enabled=False):
+        g = torch.cuda.make_graphed_callables(_ObjectiveForward(self, key[0], key[1]), samples, allow_unused_input=True)
+    with torch.no_grad():
+        for b, k in zip(self.buffers(), kept): b.copy_(k)
+    self._graphs[key] = g
+    return True
+
+@patch
+def _replay(self:DALRObjective, student_out, batch, teacher_embs, teacher_tokens)->tuple|None:
+    "The loss and components of a batch whose graph is captured, by replaying it (None: run eagerly)."
+    if _EAGER.get() or not (self.training and torch.is_grad_enabled() and _DEFERRED.get()): return None
+    hit = self._graph_inputs(student_out, batch, teacher_embs, teacher_tokens)
+    g = self._graphs.get(hit[0]) if hit is not None else None
+    if g is None: return None
+    loss, vals = g(*hit[1])
+    return loss, dict(zip(g.names, vals), pair=float(hit[0][0]))

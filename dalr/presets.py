@@ -59,6 +59,7 @@ class TrainConfig:
     compile:bool = False # torch.compile the student's backbone and the objective (dynamic shapes; pays on GPU, off by default)
     compile_objective:bool = False # torch.compile the objective alone: DALR's ~600 small operations a step fused into far fewer kernels, for ~20 s of compilation
     cuda_graphs:bool = True # on CUDA, replay the student's forward and backward as CUDA graphs (batches padded to max_length): ~2x faster steps; ignored on CPU and under compile=True
+    graph_objective:bool = False # on CUDA, also replay the objective's forward and backward as CUDA graphs, one per batch kind and shape (DALR's ~400 small kernels a step in one launch); not under compile or compile_objective
     seed:int = 1 # seeds model init, dropout, batch order and ties
     eval_steps:int = 125 # dev evaluation every this many optimizer steps (0: only at the end)
     save_steps:int = 125 # resumable checkpoint every this many optimizer steps

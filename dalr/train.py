@@ -62,6 +62,7 @@ class Trainer:
         img_dim = self.data['store'].dim if self.data['store'] is not None else self.student.dim
         self.objective = DALRObjective(objective_config(cfg), dim=self.student.dim, image_dim=img_dim).to(self.device)
         if cfg.compile or cfg.compile_objective: self.objective.compile(dynamic=True)  # one graph: the step's checks are deferred
+        self.objective_graphs = cfg.graph_objective and not (cfg.compile or cfg.compile_objective) and self.device.type == 'cuda'
         if self.world > 1: torch.manual_seed(cfg.seed + 7919 * self.rank)
         self._setup_loop()
 
@@ -114,6 +115,7 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
             if idx is None: idx = batch['sent_idx'] if self.world == 1 else g['sent_idx'].cpu()
             temb = self.cache.get(idx, device=self.device)
         with shared_rng(self.cfg.seed * 1_000_003 + self.step):
+            if self.objective_graphs and not sync: self._graph_objective(out, g, temb)
             loss, logs = self.objective(out, g, temb)
     if sync: return loss.float(), {k: float(v) for k, v in logs.items()}
     return loss.float(), {**logs, Z_CHECK: torch.where(torch.isfinite(out['z'].detach()).all(), 0., math.nan)}
@@ -152,6 +154,19 @@ def _graphed(self:Trainer, b:dict, # a batch on the device
             self.graphs = False
     return {**b, 'input_ids': ids, 'attention_mask': mask}
 
+# %% ../nbs/35_train.ipynb #8979935c
+@patch
+def _graph_objective(self:Trainer, out:dict, # the student's output on the (global) batch
+                     g:dict, # the (global) batch
+                     temb:list|None, # its teacher embeddings
+                    )->None:
+    "With `graph_objective`: capture the objective's graphs for this batch's kind and shape the first time it is seen."
+    if len(self.objective._graphs) >= 4: return  # text and pair batches, a last short batch of each; more shapes run eagerly
+    try: self.objective.graph(out, g, temb)
+    except Exception as e:
+        warnings.warn(f"graph_objective: capturing the objective failed ({type(e).__name__}: {e}); it runs eagerly")
+        self.objective_graphs = False
+
 # %% ../nbs/35_train.ipynb #d2a2b730
 @patch
 def _encoder(self:Trainer, backbone=None)->Encoder:
@@ -181,7 +196,7 @@ def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Fa
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs', 'graph_objective')
 
 @patch
 def _state(self:Trainer)->dict:

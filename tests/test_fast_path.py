@@ -171,10 +171,12 @@ def _no_dropout(tr):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')
 @pytest.mark.parametrize('amp', [False, True])
-def test_graphed_step_equals_eager(tmp_path, amp):
-    "`cuda_graphs=True` (the student's forward and backward replayed, batches padded to max_length) gives the eager step's loss, logs and accumulated gradients, and captures once per batch shape."
+@pytest.mark.parametrize('objective', [False, True])
+def test_graphed_step_equals_eager(tmp_path, amp, objective):
+    "`cuda_graphs=True` (the student's forward and backward replayed, batches padded to max_length), with `graph_objective` the objective replayed too, gives the eager step's loss, logs and accumulated gradients, and captures once per batch shape (and kind, for the objective)."
     def first_step(graphs):
-        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(graphs)), world_scenes=100, max_steps=4, device='cuda', amp=amp, grad_accum=2, cuda_graphs=graphs)), progress=False)
+        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(graphs)), world_scenes=100, max_steps=4, device='cuda', amp=amp, grad_accum=2,
+                                             cuda_graphs=graphs, graph_objective=graphs and objective)), progress=False)
         _no_dropout(tr)  # before the capture: both trainers see the same network
         seen = {}
         tr.opt.register_step_pre_hook(lambda opt, args, kw: seen.update(grads=[p.grad.clone() for p in tr.params]))
@@ -189,8 +191,9 @@ def test_graphed_step_equals_eager(tmp_path, amp):
     assert lg.keys() == le.keys() and all(abs(lg[k] - le[k]) <= tol * max(1, abs(le[k])) for k in le), (lg, le)
     assert sum(g is not None for g in ge) > 10
     for a, b in zip(ge, gg): torch.testing.assert_close(b, a, rtol=tol, atol=tol * 1e-2)
+    assert len(tg.objective._graphs) == (2 if objective else 0) and te.objective._graphs == {}  # a pair and a text graph
     tg.train_step([next(b for b in tg.loader if b.is_pair)] * 2)  # a second step replays the same graph
-    assert len(tg.student._graphs) == 1
+    assert len(tg.student._graphs) == 1 and len(tg.objective._graphs) == (2 if objective else 0)
 
 @pytest.mark.parametrize('device', ['cpu', pytest.param('cuda', marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a GPU')])])
 def test_graphed_online_teachers_equal_eager(device):
