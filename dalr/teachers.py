@@ -71,7 +71,8 @@ def embed_ids(self:Teacher, input_ids:torch.Tensor, # (N, L) ids from this teach
               attention_mask:torch.Tensor, # (N, L) 1 for tokens, 0 for padding
              )->torch.Tensor: # (N, d) float32 pooled embeddings on the teacher's device
     "Embed one tokenised batch: one forward (a graph's replay for a captured shape), no tokenizer, no host read."
-    ids, mask = input_ids.to(self.device, non_blocking=True), attention_mask.to(self.device, non_blocking=True)
+    pin = self.device.type == 'cuda' and input_ids.device.type == 'cpu'  # from pinned memory the copy does not wait for the device
+    ids, mask = ((t.pin_memory() if pin else t).to(self.device, non_blocking=True) for t in (input_ids, attention_mask))
     hit = self._graphs.get(tuple(ids.shape))
     if hit is None: return self._forward(ids, mask)
     g, static_ids, static_mask, out = hit
@@ -123,6 +124,19 @@ def _check_emb(e, name:str, n:int)->np.ndarray:
     return e
 
 # %% ../nbs/15_teachers.ipynb #8e92f59f
+def _stored(e, name:str, n:int, normalize:bool, dtype:str)->tuple:
+    "A chunk's embeddings checked for shape, normalised and cast where they were computed, their copy to the host started: (rows, all finite, event or None)."
+    e = e.detach() if isinstance(e, torch.Tensor) else torch.as_tensor(np.asarray(e, dtype=np.float32))
+    if e.ndim != 2 or len(e) != n: raise ValueError(f"teacher {name!r} returned shape {tuple(e.shape)} for {n} sentences; expected ({n}, d)")
+    e = e.float(); ok = torch.isfinite(e).all()
+    if normalize: e = F.normalize(e, dim=1, eps=1e-12)
+    e = e.to(getattr(torch, dtype))
+    if e.device.type != 'cuda': return e, ok, None
+    host, ok_host = torch.empty(e.shape, dtype=e.dtype, pin_memory=True), torch.empty((), dtype=torch.bool, pin_memory=True)
+    host.copy_(e, non_blocking=True); ok_host.copy_(ok, non_blocking=True)
+    done = torch.cuda.Event(); done.record()
+    return host, ok_host, done
+
 def _write_teacher(fn:Path, embed, name:str, sentences:list[str], batch_size:int, normalize:bool, dtype:str, progress:bool)->int:
     from tqdm.auto import tqdm
     n, done_f = len(sentences), fn.with_suffix('.done')
@@ -130,14 +144,22 @@ def _write_teacher(fn:Path, embed, name:str, sentences:list[str], batch_size:int
     chunks = [order[k:k + batch_size] for k in range(0, n, batch_size)]
     done = int(done_f.read_text()) if done_f.exists() and fn.exists() else 0
     arr = np.load(fn, mmap_mode='r+') if done else None
-    for c in tqdm(range(done, len(chunks)), desc=name, initial=done, total=len(chunks), disable=not progress):
-        e = _check_emb(embed(chunks[c]), name, len(chunks[c]))
-        if normalize: e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-        if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, e.shape[1]))
-        arr[chunks[c]] = e; arr.flush()
+    def write(c, rows, ok, ready):
+        nonlocal arr
+        if ready is not None: ready.synchronize()
+        if not bool(ok): raise ValueError(f"teacher {name!r} returned NaN or inf embeddings")
+        if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, rows.shape[1]))
+        arr[chunks[c]] = rows.numpy(); arr.flush()
         with atomic_write(done_f, 'w') as f: f.write(str(c + 1))  # after the rows are on disk: a kill in between redoes the chunk
+    last = None  # a chunk whose copy to the host is under way
+    for c in tqdm(range(done, len(chunks)), desc=name, initial=done, total=len(chunks), disable=not progress):
+        cur = (c, *_stored(embed(chunks[c]), name, len(chunks[c]), normalize, dtype))
+        if last is not None: write(*last)  # the device works on chunk c meanwhile
+        last = None
+        if cur[-1] is None: write(*cur)  # computed on the host: written at once
+        else: last = cur
+    if last is not None: write(*last)
     return int(arr.shape[1])
-
 
 # %% ../nbs/15_teachers.ipynb #b1c0e3a2
 def _token_key(tok, max_length:int)->tuple:
