@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU figure the open issues ask for, in calls of the device tool: stages are cut at their limits, so name them
-# with STAGES. "cuda_tests throughput" (~420 s) checks and times the CUDA-graphed step (issue 12, session 8) and the
+# with STAGES. "cuda_tests throughput" (~480 s) checks and times the CUDA-graphed step (issue 12, session 8) and the
 # objective replayed as graphs too (graph_objective, session 10: never run on a GPU yet);
 # "compile_objective" and "compile" stalled in inductor's compilation on an H200 (sessions 7-8: no first step within
 # 190 s); "features transfer classifier" (220 s) were measured in session 7.
@@ -55,7 +55,7 @@ dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$
 
 TTS="--device $DEV --tokenizer .devdata/tok --steps 160 --repeats 20 --cache-sentences 8000 $TT"
 [ "$DEV" = cuda ] && stage cuda_tests 120 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py; python3 bench/cuda_cells.py nbs/10_model.ipynb; python3 bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm; python3 bench/cuda_cells.py nbs/16_objective.ipynb"
-stage throughput 330 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
+stage throughput 420 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
 stage compile_objective 190 env TORCH_LOGS=recompiles TORCHINDUCTOR_COMPILE_THREADS=${COMPILE_THREADS:-1} python3 bench/train_throughput.py $TTS --no-compare --no-graph-objective --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
 W=$(( $(nproc) - 1 ))

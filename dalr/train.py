@@ -125,7 +125,7 @@ def loss(self:Trainer, batch:dict, # a loader batch (this rank's slice)
 def train_step(self:Trainer, batches:list, # the accumulation group: `grad_accum` loader batches
               )->dict: # the group's averaged logs and gradient norm before clipping (0-d tensors on the device), whether it held a pair batch
     "One optimizer step over `batches`, with no wait for the device: its logs are read later by `flush_logs`."
-    logs, keep = {}, self.graphs and len(batches) > 1  # graphed backwards return their gradients in static buffers:
+    logs, keep = {}, (self.graphs or self.objective_graphs) and len(batches) > 1  # graphed backwards return their gradients in static buffers:
     if keep:  # accumulate into buffers of the parameters' own, or a second replay would overwrite the first's gradients
         for p in self.params:
             if p.grad is None: p.grad = torch.zeros_like(p)

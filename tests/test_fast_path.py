@@ -228,3 +228,48 @@ def test_a_failed_capture_warns_and_trains_eagerly(tmp_path):
     assert torch.equal(padded['attention_mask'].sum(1), b['attention_mask'].sum(1))
     logs = tr.train_step([b])
     assert tr.step == 1 and torch.isfinite(logs['loss'])
+
+def _static_buffers(f, n_user:int):
+    "`f` as `torch.cuda.make_graphed_callables` hands it back, without a GPU: outputs and gradients in buffers that each call overwrites."
+    params, outs, grads = tuple(f.parameters()), {}, {}
+    class Replay(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            xs = [x.detach().requires_grad_(x.requires_grad) for x in inputs[:n_user]]
+            with torch.enable_grad(): res = f(*xs)
+            ctx.saved = res[0], [x for x in xs if x.requires_grad], [x.requires_grad for x in inputs]
+            return tuple(outs.setdefault(k, torch.empty_like(o)).copy_(o.detach()).detach() for k, o in enumerate(res))
+        @staticmethod
+        def backward(ctx, g_loss, g_vals):
+            loss, xs, needs = ctx.saved
+            gs = iter(torch.autograd.grad(loss, xs + list(params), g_loss, allow_unused=True))
+            res = [next(gs) if need else None for need in needs]
+            return tuple(None if g is None else grads.setdefault(k, torch.empty_like(g)).copy_(g).detach() for k, g in enumerate(res))
+    class Graphed:
+        names = property(lambda self: f.names)
+        def __call__(self, *user): return Replay.apply(*user, *params)
+    return Graphed()
+
+def test_objective_graphs_accumulate_gradients(tmp_path, monkeypatch):
+    "With `graph_objective`, the objective's graphs hand back their outputs and gradients in buffers each replay overwrites; an accumulation group (two image-caption batches and a text batch) still gets the eager step's logs and gradients, the student eager."
+    from dalr.objective import DALRObjective, _ObjectiveForward
+    def graph(self, out, batch, embs=None):  # the capture as on a GPU, its replay imitated on the CPU
+        hit = self._graph_inputs(out, batch, embs)
+        if hit is None: return False
+        if hit[0] not in self._graphs: self._graphs[hit[0]] = _static_buffers(_ObjectiveForward(self, *hit[0][:2]), len(hit[1]))
+        return True
+    monkeypatch.setattr(DALRObjective, 'graph', graph)
+    torch.set_num_threads(1)
+    def step(graphs):
+        tr = Trainer(get_config('tiny', dict(out_dir=str(tmp_path/str(graphs)), world_scenes=100, max_steps=4)), progress=False)
+        _no_dropout(tr); tr.objective_graphs = graphs
+        seen = {}
+        tr.opt.register_step_pre_hook(lambda opt, args, kw: seen.update(grads=[p.grad.clone() for p in tr.params]))
+        pbs = [b for b in tr.loader if b.is_pair][:2]; tb = next(b for b in tr.loader if not b.is_pair)
+        logs = tr.train_step([pbs[0], tb, pbs[1]])
+        return tr, {k: float(v) for k, v in logs.items() if k != 'pair'}, seen['grads']
+    (te, le, ge), (tg, lg, gg) = step(False), step(True)
+    assert not tg.graphs and sorted(k[:2] for k in tg.objective._graphs) == [(False, 0), (True, 2)] and te.objective._graphs == {}
+    assert lg.keys() == le.keys() and all(abs(lg[k] - le[k]) <= 1e-5 * max(1, abs(le[k])) for k in le), (lg, le)
+    assert sum(g is not None for g in ge) > 10
+    for a, b in zip(ge, gg): torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-7)
