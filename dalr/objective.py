@@ -233,10 +233,12 @@ def graph(self:DALRObjective,
     if not self.training: raise ValueError("capture in training mode: a graph replays the BatchNorm of the mode it was captured in")
     samples = tuple(x.detach().clone().requires_grad_(x.requires_grad) for x in xs)
     kept = [b.clone() for b in self.buffers()]
-    with torch.random.fork_rng(devices=[xs[0].device]), torch.autocast('cuda', enabled=False):
-        g = torch.cuda.make_graphed_callables(_ObjectiveForward(self, key[0], key[1]), samples, allow_unused_input=True)
-    with torch.no_grad():
-        for b, k in zip(self.buffers(), kept): b.copy_(k)
+    try:
+        with torch.random.fork_rng(devices=[xs[0].device]), torch.autocast('cuda', enabled=False):
+            g = torch.cuda.make_graphed_callables(_ObjectiveForward(self, key[0], key[1]), samples, allow_unused_input=True)
+    finally:  # also after a failed capture, whose warm-up passes ran
+        with torch.no_grad():
+            for b, k in zip(self.buffers(), kept): b.copy_(k)
     self._graphs[key] = g
     return True
 
