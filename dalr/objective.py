@@ -229,18 +229,22 @@ def graph(self:DALRObjective,
     if hit is None: return False  # runs eagerly
     key, xs = hit
     if key in self._graphs: return True
-    if xs[0].device.type != 'cuda': raise ValueError(f"CUDA graphs need the objective's inputs on a CUDA device; they are on {xs[0].device}")
     if not self.training: raise ValueError("capture in training mode: a graph replays the BatchNorm of the mode it was captured in")
+    if xs[0].device.type != 'cuda': raise ValueError(f"CUDA graphs need the objective's inputs on a CUDA device; they are on {xs[0].device}")
+    self._graphs[key] = self._captured(key, xs, torch.cuda.make_graphed_callables)
+    return True
+
+@patch
+def _captured(self:DALRObjective, key:tuple, xs:list, capture)->object:
+    "`capture(module, samples, allow_unused_input=True)` of the objective on inputs like `xs`; the random stream and BatchNorm statistics left as they were."
     samples = tuple(x.detach().clone().requires_grad_(x.requires_grad) for x in xs)
     kept = [b.clone() for b in self.buffers()]
     try:
-        with torch.random.fork_rng(devices=[xs[0].device]), torch.autocast('cuda', enabled=False):
-            g = torch.cuda.make_graphed_callables(_ObjectiveForward(self, key[0], key[1]), samples, allow_unused_input=True)
+        with torch.random.fork_rng(devices=[d for d in {x.device for x in xs} if d.type == 'cuda']), torch.autocast('cuda', enabled=False):
+            return capture(_ObjectiveForward(self, key[0], key[1]), samples, allow_unused_input=True)
     finally:  # also after a failed capture, whose warm-up passes ran
         with torch.no_grad():
             for b, k in zip(self.buffers(), kept): b.copy_(k)
-    self._graphs[key] = g
-    return True
 
 @patch
 def _replay(self:DALRObjective, student_out, batch, teacher_embs, teacher_tokens)->tuple|None:

@@ -252,11 +252,11 @@ def _static_buffers(f, n_user:int):
 
 def test_objective_graphs_accumulate_gradients(tmp_path, monkeypatch):
     "With `graph_objective`, the objective's graphs hand back their outputs and gradients in buffers each replay overwrites; an accumulation group (two image-caption batches and a text batch) still gets the eager step's logs and gradients, the student eager."
-    from dalr.objective import DALRObjective, _ObjectiveForward
-    def graph(self, out, batch, embs=None):  # the capture as on a GPU, its replay imitated on the CPU
+    from dalr.objective import DALRObjective
+    def graph(self, out, batch, embs=None):  # `DALRObjective.graph` past its CUDA check, the capture imitated on the CPU
         hit = self._graph_inputs(out, batch, embs)
         if hit is None: return False
-        if hit[0] not in self._graphs: self._graphs[hit[0]] = _static_buffers(_ObjectiveForward(self, *hit[0][:2]), len(hit[1]))
+        if hit[0] not in self._graphs: self._graphs[hit[0]] = self._captured(*hit, lambda f, samples, allow_unused_input: _static_buffers(f, len(samples)))
         return True
     monkeypatch.setattr(DALRObjective, 'graph', graph)
     torch.set_num_threads(1)
