@@ -54,7 +54,7 @@ stage() {  # stage NAME SECONDS COMMAND...
 dalr() { python3 -c 'import sys; from dalr.cli import main; sys.exit(main())' "$@"; }
 
 TTS="--device $DEV --tokenizer .devdata/tok --steps 160 --repeats 20 --cache-sentences 8000 $TT"
-[ "$DEV" = cuda ] && stage cuda_tests 120 bash -c "python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py; python3 bench/cuda_cells.py nbs/10_model.ipynb; python3 bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm; python3 bench/cuda_cells.py nbs/16_objective.ipynb"
+[ "$DEV" = cuda ] && stage cuda_tests 120 bash -c "rc=0; python3 -m pytest -q -p no:cacheprovider -m cuda tests/test_fast_path.py || rc=1; for nb in nbs/10_model.ipynb nbs/16_objective.ipynb; do python3 bench/cuda_cells.py \$nb || rc=1; done; python3 bench/cuda_cells.py nbs/15_teachers.ipynb --set mini=.devdata/minilm || rc=1; exit \$rc"
 stage throughput 420 python3 bench/train_throughput.py $TTS $([ -n "${COMPARE:-}" ] || echo --no-compare) $([ -n "${PROFILE:-}" ] && echo --profile "$OUT/profile.txt") --json "$OUT/tt.json"
 stage compile_objective 190 env TORCH_LOGS=recompiles TORCHINDUCTOR_COMPILE_THREADS=${COMPILE_THREADS:-1} python3 bench/train_throughput.py $TTS --no-compare --no-graph-objective --compile objective --json "$OUT/tto.json"
 export TOKENIZERS_PARALLELISM=false  # the stages below fork workers
