@@ -117,18 +117,22 @@ class TeacherCache:
     def __repr__(self): return f"TeacherCache({str(self.path)!r}, n={len(self)}, teachers={dict(zip(self.names, self.dims))})"
 
 # %% ../nbs/15_teachers.ipynb #e88d915a
-def _check_emb(e, name:str, n:int)->np.ndarray:
-    e = e.detach().float().cpu().numpy() if isinstance(e, torch.Tensor) else np.asarray(e, dtype=np.float32)
-    if e.ndim != 2 or len(e) != n: raise ValueError(f"teacher {name!r} returned shape {e.shape} for {n} sentences; expected ({n}, d)")
-    if not np.isfinite(e).all(): raise ValueError(f"teacher {name!r} returned NaN or inf embeddings")
+def _finite(ok, name:str):
+    "Raise naming teacher `name` unless `ok` (a 0-d bool tensor, read now) holds."
+    if not bool(ok): raise ValueError(f"teacher {name!r} returned NaN or inf embeddings")
+
+def _check_emb(e, name:str, n:int, finite:bool=True)->torch.Tensor:
+    "A teacher's output as an (n, d) float32 tensor where it was computed; ValueError naming the teacher for another shape (or, with `finite`, NaN/inf)."
+    e = e.detach() if isinstance(e, torch.Tensor) else torch.as_tensor(np.asarray(e, dtype=np.float32))
+    if e.ndim != 2 or len(e) != n: raise ValueError(f"teacher {name!r} returned shape {tuple(e.shape)} for {n} sentences; expected ({n}, d)")
+    e = e.float()
+    if finite: _finite(torch.isfinite(e).all(), name)
     return e
 
 # %% ../nbs/15_teachers.ipynb #8e92f59f
 def _stored(e, name:str, n:int, normalize:bool, dtype:str)->tuple:
     "A chunk's embeddings checked for shape, normalised and cast where they were computed, their copy to the host started: (rows, all finite, event or None)."
-    e = e.detach() if isinstance(e, torch.Tensor) else torch.as_tensor(np.asarray(e, dtype=np.float32))
-    if e.ndim != 2 or len(e) != n: raise ValueError(f"teacher {name!r} returned shape {tuple(e.shape)} for {n} sentences; expected ({n}, d)")
-    e = e.float(); ok = torch.isfinite(e).all()
+    e = _check_emb(e, name, n, finite=False); ok = torch.isfinite(e).all()  # read when the rows are written: no wait here
     if normalize: e = F.normalize(e, dim=1, eps=1e-12)
     e = e.to(getattr(torch, dtype))
     if e.device.type != 'cuda': return e, ok, None
@@ -147,7 +151,7 @@ def _write_teacher(fn:Path, embed, name:str, sentences:list[str], batch_size:int
     def write(c, rows, ok, ready):
         nonlocal arr
         if ready is not None: ready.synchronize()
-        if not bool(ok): raise ValueError(f"teacher {name!r} returned NaN or inf embeddings")
+        _finite(ok, name)
         if arr is None: arr = np.lib.format.open_memmap(fn, 'w+', np.dtype(dtype), (n, rows.shape[1]))
         arr[chunks[c]] = rows.numpy(); arr.flush()
         with atomic_write(done_f, 'w') as f: f.write(str(c + 1))  # after the rows are on disk: a kill in between redoes the chunk
@@ -315,7 +319,7 @@ class OnlineTeachers:
             if self.tokens.keys[k] is not None:
                 e = t.embed_ids(*self._fixed(t, *self.table(k).batch(rows)) if self.graphs else self.table(k).batch(rows))
                 if k not in self.checked: _check_emb(e, f'teacher {k}', len(idx)); self.checked.add(k)
-            else: e = torch.as_tensor(_check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx)))
+            else: e = _check_emb(t([self.sentences[i] for i in idx]), f'teacher {k}', len(idx))
             out.append((F.normalize(e, dim=-1) if self.normalize else e).to(device or 'cpu', non_blocking=True))
         return out
 
