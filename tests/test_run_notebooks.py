@@ -30,3 +30,23 @@ def test_a_cell_that_exits_is_reported():
     try: _, _, err = execute(nb, [])
     finally: nb.unlink()
     assert err and 'SystemExit' in err, err
+
+def test_each_notebook_cleans_its_temporary_folder():
+    "A notebook's scratch files live in a folder of its own, counted and removed when it ends; paths show as `<tmp>`."
+    import json, os, tempfile
+    from run_notebooks import ROOT, _job
+    nb = ROOT/'nbs'/'_scratch.ipynb'
+    src = ["import os, tempfile, subprocess, sys\n", "d = tempfile.mkdtemp(); open(os.path.join(d, 'big.bin'), 'wb').write(b'x' * 3_000_000)\n",
+           "sub = subprocess.run([sys.executable, '-c', 'import tempfile; print(tempfile.gettempdir())'], capture_output=True, text=True).stdout.strip()\n",
+           "assert sub == tempfile.gettempdir() != '/tmp', sub\n", "print(d)"]
+    cell = dict(cell_type='code', id='b1', metadata={}, execution_count=None, outputs=[], source=src)
+    nb.write_text(json.dumps(dict(cells=[cell], metadata={}, nbformat=4, nbformat_minor=5)))
+    before, env = set(os.listdir(tempfile.gettempdir())), os.environ.get('TMPDIR')
+    try:
+        fn, secs, n_out, n_fig, left, probs = _job((str(nb), 'save', [], 1e-2, 5e-3))
+        stored = json.loads(nb.read_text())['cells'][0]['outputs']
+    finally: nb.unlink()
+    assert probs == [] and stored[0]['text'] == ['<tmp>/…\n'], (probs, stored)
+    assert 3_000_000 <= left < 3_100_000, left
+    assert set(os.listdir(tempfile.gettempdir())) <= before, set(os.listdir(tempfile.gettempdir())) - before
+    assert os.environ.get('TMPDIR') == env

@@ -10,19 +10,23 @@ dropped, machine paths become `.` (the checkout), `~`, `<tmp>` or `<python>`, ob
 one beyond a small numeric tolerance (`--rtol` 1%, `--atol` 0.005: numbers are compared as numbers, the rest as text;
 the tolerance absorbs last-digit drift of training runs on other CPUs; wall-clock durations are not compared), when
 a cell shows something and the notebook stores nothing for it (or the reverse), or when a figure is missing.
-Skipped cells keep what they store. With no NB, every notebook in nbs/; `--workers N` runs N at a time."""
-import argparse, json, os, re, sys, tempfile, time
+Skipped cells keep what they store. With no NB, every notebook in nbs/; `--workers N` runs N at a time.
+Each notebook gets a temporary folder of its own (`tempfile`'s default and `$TMPDIR` for its subprocesses), removed when
+it ends, so the lessons' scratch files (exported models, runs, caches) do not pile up on the disk across notebooks;
+the line of each notebook says how much it left there."""
+import argparse, contextlib, json, os, re, shutil, sys, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _NUM = re.compile(r'[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?')
 _DROP_MIME = ('application/vnd.jupyter.widget-view+json', 'application/vnd.jupyter.widget-state+json')
+_SYSTEM_TMP = tempfile.gettempdir()  # the machine's temporary folder; each notebook runs in a private folder inside it
 
 def _paths()->list[tuple[str, str]]:
     "Machine-specific prefixes, longest first, and what they become in stored outputs."
     subs = [(str(ROOT), '.'), (str(ROOT.parent), '..'), (sys.prefix, '<python>'), (sys.base_prefix, '<python>'),
-            (tempfile.gettempdir(), '<tmp>'), (str(Path.home()), '~')]
+            (tempfile.gettempdir(), '<tmp>'), (_SYSTEM_TMP, '<tmp>'), (str(Path.home()), '~')]
     return sorted({(a, b) for a, b in subs if len(a) > 1}, key=lambda s: -len(s[0]))
 
 def clean_text(s:str)->str:
@@ -83,6 +87,22 @@ def same_text(a:str, b:str, rtol:float, atol:float)->bool:
     if _NUM.sub('#', a) != _NUM.sub('#', b): return False
     return all(x == y or abs(float(x) - float(y)) <= atol + rtol * abs(float(y)) for x, y in zip(_NUM.findall(a), _NUM.findall(b)))  # `47e357` in a hex digest reads as inf
 
+def du(path:Path)->int:
+    "Bytes of the files under `path` (links not followed)."
+    return sum(f.lstat().st_size for f in Path(path).rglob('*') if f.is_file() and not f.is_symlink())
+
+@contextlib.contextmanager
+def private_tmp(name:str):
+    "A temporary folder for one notebook, as `tempfile`'s default and `$TMPDIR`; yields a function giving its bytes; removed after."
+    d, old = tempfile.mkdtemp(prefix=f'nb-{name}-', dir=_SYSTEM_TMP), (tempfile.tempdir, os.environ.get('TMPDIR'))
+    tempfile.tempdir, os.environ['TMPDIR'] = d, d
+    try: yield lambda: du(d)
+    finally:
+        tempfile.tempdir = old[0]
+        if old[1] is None: os.environ.pop('TMPDIR', None)
+        else: os.environ['TMPDIR'] = old[1]
+        shutil.rmtree(d, ignore_errors=True)
+
 def execute(fn:Path, force_flags:list[str])->tuple[dict, float, str|None]:
     "Run `fn` as `nbdev-test` does; return {cell id: cleaned outputs} of the cells that ran, seconds, error text."
     from execnb.shell import CaptureShell
@@ -108,7 +128,7 @@ def execute(fn:Path, force_flags:list[str])->tuple[dict, float, str|None]:
 
 def _job(args):
     fn, mode, force, rtol, atol = args
-    outs, secs, err = execute(Path(fn), force)
+    with private_tmp(Path(fn).stem) as used: outs, secs, err = execute(Path(fn), force); left = used()
     d = json.loads(Path(fn).read_text(encoding='utf-8'))
     probs = [f'{Path(fn).name}: cell failed\n{err}'] if err else []
     if mode == 'save' and not err:
@@ -126,7 +146,7 @@ def _job(args):
                 probs.append(f'{where}: stored output is stale\n--- stored\n{shown_text(old)[:600]}\n--- now\n{shown_text(new)[:600]}')
             elif n_figures(new) != n_figures(old): probs.append(f'{where}: {n_figures(old)} stored figures, {n_figures(new)} now')
     n_out = sum(bool(o) for o in outs.values()); n_fig = sum(n_figures(o) for o in outs.values())
-    return fn, secs, n_out, n_fig, probs
+    return fn, secs, n_out, n_fig, left, probs
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -139,8 +159,9 @@ def main(argv=None):
     mode, t0, bad = 'save' if a.save else 'check', time.time(), 0
     jobs = [(str(n), mode, a.flags.split(), a.rtol, a.atol) for n in nbs]
     with ProcessPoolExecutor(max_workers=max(1, a.workers)) as ex:
-        for fn, secs, n_out, n_fig, probs in ex.map(_job, jobs):
-            print(f'{Path(fn).name:<22} {secs:6.1f} s  {n_out:3d} cells with output  {n_fig:2d} figures  {"ok" if not probs else "FAILED"}', flush=True)
+        for fn, secs, n_out, n_fig, left, probs in ex.map(_job, jobs):
+            print(f'{Path(fn).name:<22} {secs:6.1f} s  {n_out:3d} cells with output  {n_fig:2d} figures  {left/2**20:6.1f} MB temporary  '
+                  f'{"ok" if not probs else "FAILED"}', flush=True)
             for pr in probs: print('  ' + pr.replace('\n', '\n  '))
             bad += bool(probs)
     print(f'{mode}: {len(nbs)} notebooks, {bad} failed, {time.time() - t0:.0f} s')
