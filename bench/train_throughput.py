@@ -16,6 +16,9 @@ paper's text:caption batch ratio. Every figure is measured in this one run, on t
   large cache, whose first shapes are a small part of it), with the shared tokenisation and the teachers' forwards
   timed apart; and the whole Trainer setup with its cache; dev: a 1,500-pair dev evaluation (STS-B dev's size), first
   and second call;
+- checkpoint: the seconds the loop stops for one checkpoint of the DALR trainer written in the loop and handed to the
+  background writer (`save_in_background`, the default), the background write itself, and one export of `best/`; the
+  extrapolation adds a checkpoint every 125 steps (the presets' `save_steps`);
 - loop host time: milliseconds per step the loop spends collating batches and launching `train_step` (on a GPU, a
   launch time well under the step time says the host keeps up);
 - `--profile FILE`: `torch.profiler` tables of five steps of each kind (device time first on CUDA), for finding what a
@@ -43,7 +46,7 @@ Each figure is taken for two paths in the same run (`--no-compare`: the new one 
   objective's forward and backward replayed as CUDA graphs too (one per batch kind and shape).
 """
 from __future__ import annotations
-import argparse, json, math, os, statistics, sys, tempfile, time, warnings
+import argparse, json, math, os, shutil, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
 import numpy as np, torch
@@ -60,7 +63,7 @@ from dalr.train import Trainer, NonFiniteLoss
 # COCO 113,287 images x 5 (rounded as the reference's feature files hold them).
 PAPER_RUNS = {'paper-flickr-bert': dict(text=1_000_000, captions=145_000, epochs=4),
               'paper-coco-bert': dict(text=1_000_000, captions=566_435, epochs=3)}
-EVAL_EVERY, BATCH = 125, 128
+EVAL_EVERY, SAVE_EVERY, BATCH = 125, 125, 128  # the presets' eval_steps and save_steps
 
 class Figures(dict):
     "The run's figures: each one printed as it is measured and, with `path`, the JSON rewritten, so a run cut short keeps what it measured."
@@ -162,6 +165,21 @@ def time_loop(tr:Trainer, warm:int)->tuple[float, float, float]:
     tr.fit()
     n = tr.total_steps - warm
     return (marks[tr.total_steps] - marks[warm]) / n, host['collate'] / n * 1000, host['launch'] / n * 1000
+
+def checkpoint_times(tr:Trainer, repeats:int)->dict:
+    "Seconds the loop stops for one checkpoint written in it and for one handed to the background writer (the copy to host memory), the background write itself, the checkpoint's size, and one export of `best/`."
+    from dalr.export import export_hf
+    out = {}
+    for key, background in (('save_sync_s', False), ('save_background_s', True)):
+        ts = []
+        for _ in range(repeats):
+            tr.writer.wait(); sync(tr.device); t = time.perf_counter(); tr.save(background=background); ts.append(time.perf_counter() - t)
+        out[key] = statistics.median(ts)
+    tr.writer.wait(); t = time.perf_counter(); tr.save(background=True); tr.writer.wait(); out['save_background_write_s'] = time.perf_counter() - t
+    out['checkpoint_mb'] = sum(f.stat().st_size for f in (tr.dir/'checkpoint').iterdir()) / 2**20
+    t = time.perf_counter(); export_hf(tr.student.backbone, tr.tok, tr.dir/'best', tr.cfg.eval_pooler, {'step': tr.step}); out['best_export_s'] = time.perf_counter() - t
+    for d in ('checkpoint', 'checkpoint.prev', 'best'): shutil.rmtree(tr.dir/d)  # the loop timed next in this folder starts afresh, not from here
+    return out
 
 def profile_steps(tr:Trainer, batches:list, path:str, title:str, n:int=5):
     "Append a `torch.profiler` table of `n` steps on `batches` (after warm-up) to `path`."
@@ -384,6 +402,7 @@ def main(argv=None)->int:
         res[f'{mode}_host_syncs_per_pair_step'] = count_syncs(dalr, pairs[0])
         if mode == 'new':
             (res['objective_ops_pair'], res['objective_kernels_pair']), (res['objective_ops_text'], res['objective_kernels_text']) = objective_ops(dalr, pairs[0]), objective_ops(dalr, texts[0])
+            res.update(checkpoint_times(dalr, min(repeats, 3)))  # after steps: AdamW holds its moments, as in a run
         if mode == 'new' and a.profile: profile_steps(dalr, pairs, a.profile, 'DALR image-caption step (teacher cache)')
         if mode != 'old':
             cache = dalr.cache
@@ -424,7 +443,10 @@ def main(argv=None)->int:
             # the new cache: the first build's extra time (first forwards of each batch shape) once, then every caption at the warm rate
             if mode == 'old': cache_s = 2 * (run['text'] + run['captions']) / max(res['old_cache_sent_per_s_per_teacher'], 1e-9)
             else: cache_s = res['cache_alone_s'] - 2 * res['cache_alone_sentences'] / res['cache_warm_sent_per_s_per_teacher'] + 2 * run['captions'] / res['cache_warm_sent_per_s_per_teacher']
-            wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + max(cache_s, 0)
+            # a checkpoint every SAVE_EVERY steps: the old loop waited for each write; now it waits for the copy to host memory,
+            # and for the previous write when that takes longer than the steps between two saves
+            save_s = res['save_sync_s'] if mode == 'old' else res['save_background_s'] + max(0., res['save_background_write_s'] - SAVE_EVERY * res[f'{mode}_loop_dalr_s'])
+            wall = n_steps * res[f'{mode}_loop_dalr_s'] + n_steps // EVAL_EVERY * res['dev_eval_s'] + max(cache_s, 0) + n_steps // SAVE_EVERY * save_s
             if mode != 'old': wall += (run['text'] + run['captions']) / res['pretokenize_sent_per_s']
             res[f'{mode}_extrapolated_{name}_min'] = wall / 60
 
@@ -459,6 +481,9 @@ def main(argv=None)->int:
     print(f"[new] objective forward+backward: {res['objective_ops_pair']} aten ops, {res['objective_kernels_pair']} of them not views (image-caption batch); "
           f"{res['objective_ops_text']}, {res['objective_kernels_text']} (text batch)")
     print(f"dev evaluation (1,500 pairs): {res['dev_eval_s']:.2f} s (first call {res['dev_eval_first_s']:.2f} s)")
+    print(f"checkpoint ({res['checkpoint_mb']:.0f} MB): the loop stops {res['save_sync_s']:.2f} s to write it, {res['save_background_s']:.3f} s to hand it to the background "
+          f"writer ({res['save_sync_s'] / res['save_background_s']:.0f}x less), which writes it in {res['save_background_write_s']:.2f} s; "
+          f"exporting best/ {res['best_export_s']:.2f} s at each new best dev score (not in the extrapolation: at most {res['best_export_s'] / EVAL_EVERY / res['new_loop_dalr_s']:.0%} of the steps, if every evaluation improved)")
     for mode in modes:
         print(f"[{mode}] loop host time per step: collate {res[f'{mode}_loop_simcse_collate_ms']:.2f} / {res[f'{mode}_loop_dalr_collate_ms']:.2f} ms, "
               f"step launch {res[f'{mode}_loop_simcse_launch_ms']:.1f} / {res[f'{mode}_loop_dalr_launch_ms']:.1f} ms (SimCSE / DALR)")

@@ -6,16 +6,18 @@ Docs: https://dalr-dev.github.io/dalr/checkpoint.html.md"""
 
 # %% ../nbs/30_checkpoint.ipynb #cdeef8dc
 from __future__ import annotations
-import json, os, random, shutil, tempfile
+import glob, json, os, random, shutil, tempfile, threading
+from copy import deepcopy
 from pathlib import Path
 import numpy as np
 import torch
-from safetensors.torch import save_model, load_model
+from safetensors.torch import save_file, load_model
 from .core import atomic_write, publish_modes, sha256_files
 
 # %% auto #0
-__all__ = ['MANIFEST', 'rng_state', 'set_rng_state', 'previous_checkpoint', 'save_checkpoint', 'CheckpointError',
-           'verify_checkpoint', 'load_checkpoint', 'append_jsonl', 'read_jsonl', 'truncate_jsonl']
+__all__ = ['MANIFEST', 'rng_state', 'set_rng_state', 'previous_checkpoint', 'host_state', 'write_checkpoint', 'save_checkpoint',
+           'CheckpointError', 'verify_checkpoint', 'load_checkpoint', 'CheckpointWriter', 'append_jsonl', 'read_jsonl',
+           'truncate_jsonl']
 
 # %% ../nbs/30_checkpoint.ipynb #e259c81a
 def rng_state()->dict:
@@ -43,22 +45,54 @@ def previous_checkpoint(path:str|Path)->Path:
     "Where `save_checkpoint` keeps the checkpoint that `path` replaced."
     return Path(path).with_name(Path(path).name + '.prev')
 
-def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomically)
-                    modules:dict, # name -> nn.Module, e.g. {'student': ..., 'objective': ...}
-                    optimizer:torch.optim.Optimizer|None=None, # a torch optimizer
-                    scheduler:torch.optim.lr_scheduler.LRScheduler|None=None, # a torch LR scheduler
-                    state:dict|None=None, # JSON-serialisable trainer state (step, best score, loader position, config)
-                    scaler:torch.amp.GradScaler|None=None, # a `torch.amp.GradScaler` (fp16 runs)
-                    rng:list|None=None, # `rng_state()` of every process (default: this one)
-                   )->Path:
-    "Write a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
+def _module_state(m:torch.nn.Module)->dict:
+    "`m`'s tensors as `save_model` writes them: of names that are one tensor, the first in sorted order only, the others in metadata."
+    sd, groups = m.state_dict(), {}
+    for k in sorted(sd):
+        t = sd[k]; groups.setdefault((t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride()), []).append(k)
+    meta = {d: ks[0] for ks in groups.values() for d in ks[1:]}
+    return {'tensors': {ks[0]: sd[ks[0]] for ks in groups.values()}, 'metadata': meta or None}
+
+def _to_host(x, into=None, copy:bool=True):
+    "`x` (a tensor, or dicts and lists of them) with every tensor copied to host memory, into `into`'s tensors where they fit."
+    if isinstance(x, torch.Tensor):
+        if not copy: return x
+        if not (isinstance(into, torch.Tensor) and into.shape == x.shape and into.dtype == x.dtype):
+            into = torch.empty(x.shape, dtype=x.dtype, pin_memory=x.is_cuda)  # pinned: the copy from the GPU does not stage
+        return into.copy_(x.detach(), non_blocking=x.is_cuda)
+    if isinstance(x, dict): return {k: _to_host(v, into.get(k) if isinstance(into, dict) else None, copy) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        old = into if isinstance(into, (list, tuple)) and len(into) == len(x) else [None] * len(x)
+        return type(x)(_to_host(v, o, copy) for v, o in zip(x, old))
+    return deepcopy(x) if copy else x
+
+def host_state(modules:dict, # name -> nn.Module
+               optimizer:torch.optim.Optimizer|None=None, scheduler:torch.optim.lr_scheduler.LRScheduler|None=None,
+               scaler:torch.amp.GradScaler|None=None,
+               into:dict|None=None, # an earlier `host_state` whose tensors are reused
+               copy:bool=True, # copy to host memory (False: the live tensors, for a write that finishes before training goes on)
+              )->dict: # {'modules': {name: {'tensors', 'metadata'}}, 'optimizer', 'scheduler', 'scaler': state dicts or None}
+    "What a checkpoint holds of `modules`, the optimizer, the scheduler and the scaler, copied to host memory as it is now."
+    live = {'modules': {k: _module_state(m) for k, m in modules.items()},
+            **{k: o.state_dict() if o is not None else None for k, o in dict(optimizer=optimizer, scheduler=scheduler, scaler=scaler).items()}}
+    held = _to_host(live, into, copy)
+    if copy and torch.cuda.is_available(): torch.cuda.synchronize()  # the non-blocking copies have landed
+    return held
+
+def write_checkpoint(path:str|Path, # the checkpoint directory (replaced atomically)
+                     held:dict, # `host_state`'s dict
+                     state:dict|None=None, # JSON-serialisable trainer state (step, best score, loader position, config)
+                     rng:list|None=None, # `rng_state()` of every process (default: this one)
+                    )->Path:
+    "Write `held` as a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'): shutil.rmtree(stale, ignore_errors=True)  # left by a killed write
     d, prev, moved = Path(tempfile.mkdtemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)), previous_checkpoint(path), False
     try:
-        for name, m in modules.items(): save_model(m, str(d/f'{name}.safetensors'))
-        extra = {'optimizer': optimizer, 'scheduler': scheduler, 'scaler': scaler}
-        for name, obj in extra.items():
-            if obj is not None: torch.save(obj.state_dict(), d/f'{name}.pt')
+        for name, m in held['modules'].items():
+            save_file({k: t.contiguous() for k, t in m['tensors'].items()}, str(d/f'{name}.safetensors'), metadata=m['metadata'])
+        for name in ('optimizer', 'scheduler', 'scaler'):
+            if held.get(name) is not None: torch.save(held[name], d/f'{name}.pt')
         torch.save(rng if rng is not None else [rng_state()], d/'rng.pt')
         (d/'state.json').write_text(json.dumps(state or {}, indent=1))
         files = sorted(p.name for p in d.iterdir())
@@ -74,6 +108,17 @@ def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomical
         if moved and not path.exists(): os.replace(prev, path)  # stopped between the two renames: the last complete one goes back
         raise
     return path
+
+def save_checkpoint(path:str|Path, # the checkpoint directory (replaced atomically)
+                    modules:dict, # name -> nn.Module, e.g. {'student': ..., 'objective': ...}
+                    optimizer:torch.optim.Optimizer|None=None, # a torch optimizer
+                    scheduler:torch.optim.lr_scheduler.LRScheduler|None=None, # a torch LR scheduler
+                    state:dict|None=None, # JSON-serialisable trainer state (step, best score, loader position, config)
+                    scaler:torch.amp.GradScaler|None=None, # a `torch.amp.GradScaler` (fp16 runs)
+                    rng:list|None=None, # `rng_state()` of every process (default: this one)
+                   )->Path:
+    "Write a resumable checkpoint directory, manifest last; the previous one is kept as `<path>.prev`."
+    return write_checkpoint(path, host_state(modules, optimizer, scheduler, scaler, copy=False), state, rng)
 
 # %% ../nbs/30_checkpoint.ipynb #a43f9fdc
 class CheckpointError(ValueError):
@@ -137,6 +182,33 @@ def load_checkpoint(path:str|Path, # a directory written by `save_checkpoint`
         set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
     try: return json.loads((d/'state.json').read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise _damaged(d, f"{d/'state.json'} is not valid JSON ({e})") from None
+
+# %% ../nbs/30_checkpoint.ipynb #453eab64
+class CheckpointWriter:
+    "Write checkpoints from a thread, one at a time, from a copy in host memory taken at the save: the run goes on meanwhile."
+    def __init__(self): self.thread, self.error, self.path, self.held = None, None, None, None
+
+    def save(self, path:str|Path, # the checkpoint directory
+             modules:dict, optimizer=None, scheduler=None, state:dict|None=None, scaler=None,
+             rng:list|None=None, # `rng_state()` of every process (default: this one, now)
+            )->None:
+        "Take what `save_checkpoint` would write, as it is now, and write it to `path` in the background."
+        self.wait()  # the previous write is done: its buffers can take this copy
+        self.held = held = host_state(modules, optimizer, scheduler, scaler, into=self.held)
+        args = (Path(path), held, deepcopy(state), deepcopy(rng) if rng is not None else [rng_state()])
+        self.path, self.thread = args[0], threading.Thread(target=self._write, args=args, name=f'checkpoint {path}')
+        self.thread.start()
+
+    def _write(self, *args):
+        try: write_checkpoint(*args)
+        except BaseException as e: self.error = e
+
+    def wait(self, raise_error:bool=True, # raise what stopped the write (False: only wait, e.g. while another error goes on)
+            )->None:
+        "Block until the checkpoint being written is on disk."
+        if self.thread is not None: self.thread.join(); self.thread = None
+        e, self.error = self.error, None
+        if e is not None and raise_error: raise RuntimeError(f"the checkpoint {self.path} could not be written: {e}") from e
 
 # %% ../nbs/30_checkpoint.ipynb #89468346
 def append_jsonl(path:str|Path, # the log file

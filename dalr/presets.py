@@ -63,6 +63,7 @@ class TrainConfig:
     seed:int = 1 # seeds model init, dropout, batch order and ties
     eval_steps:int = 125 # dev evaluation every this many optimizer steps (0: only at the end)
     save_steps:int = 125 # resumable checkpoint every this many optimizer steps
+    save_in_background:bool = True # write checkpoints from a thread while training goes on (False: the loop waits for each write)
     log_steps:int = 50 # read the logged components from the device (and check them for NaN/inf) every this many steps
     dev:str = 'stsb' # dev set: 'stsb' (STS-B dev) or 'synthetic' (the synthetic world's dev split)
     test:str = 'sts' # final evaluation: 'sts', 'transfer', 'all', task names (through `dalr.eval`) or 'synthetic'

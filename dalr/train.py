@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .core import default_device, autocast, autocast_dtype, set_seed, atomic_write, env_versions, settings_diff
 from .presets import TrainConfig, PRESETS, ConfigError, get_config, check_data, check_models, is_synthetic, locate_data
 from .assemble import load_data, build_student, build_teacher_cache, teacher_rows, objective_config
-from .checkpoint import CheckpointError, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
+from .checkpoint import CheckpointError, CheckpointWriter, verify_checkpoint, save_checkpoint, load_checkpoint, rng_state, append_jsonl, read_jsonl, truncate_jsonl
 from .distributed import (init_distributed, is_main_process, barrier, gather_student_out,
                               gather_batch, average_gradients, shared_rng)
 from .corpora import sentence_table
@@ -95,6 +95,7 @@ def _setup_loop(self:Trainer):
     self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: linear_schedule(s, self.total_steps, warm))
     self.scaler = torch.amp.GradScaler('cuda', enabled=cfg.amp and autocast_dtype(self.device) == torch.float16)
     self.step, self.best, self.best_step, self.before, self.tb, self.pending = 0, -math.inf, 0, None, None, []
+    self.writer = CheckpointWriter()
 
 # %% ../nbs/35_train.ipynb #a6825c23
 @patch
@@ -196,7 +197,8 @@ def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Fa
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs', 'graph_objective')
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs', 'graph_objective',
+                     'save_in_background')
 
 @patch
 def _state(self:Trainer)->dict:
@@ -205,14 +207,17 @@ def _state(self:Trainer)->dict:
                 loader=self.loader.state_dict(), config=dataclasses.asdict(self.cfg))
 
 @patch
-def save(self:Trainer):
+def save(self:Trainer, background:bool=False, # hand the checkpoint to `self.writer` and go on (False: return once it is on disk)
+        ):
     "Write the resumable checkpoint (all processes take part in gathering RNG states)."
     rngs = [rng_state()]
     if self.world > 1:
         rngs = [None] * self.world; torch.distributed.all_gather_object(rngs, rng_state())
-    if is_main_process():
-        save_checkpoint(self.dir/'checkpoint', {'student': self.student, 'objective': self.objective}, self.opt,
-                        self.sched, self._state(), self.scaler if self.scaler.is_enabled() else None, rngs)
+    if not is_main_process(): return
+    args = (self.dir/'checkpoint', {'student': self.student, 'objective': self.objective}, self.opt, self.sched,
+            self._state(), self.scaler if self.scaler.is_enabled() else None, rngs)
+    if background: self.writer.save(*args)
+    else: self.writer.wait(); save_checkpoint(*args)
 
 # %% ../nbs/35_train.ipynb #3422c83f
 def refuse_other_config(cfg:TrainConfig, # the run's configuration
@@ -303,20 +308,24 @@ def fit(self:Trainer)->dict: # resumed, steps taken, seconds
         self.evaluate_dev(); self.save()
     bar = tqdm(total=self.total_steps, initial=self.step, disable=not (self.progress and is_main_process()), desc=cfg.preset)
     group, last_dev, every = [], self.best, max(1, cfg.log_steps)
-    while self.step < self.total_steps and self.loader.epoch < cfg.epochs:
-        for batch in self.loader:
-            group.append(batch)
-            if len(group) < cfg.grad_accum: continue
-            logs = self.train_step(group); group = []
-            self.pending.append({'step': self.step, 'epoch': self.loader.epoch, 'lr': self.sched.get_last_lr()[0], **logs})
-            ev, sv = cfg.eval_steps and self.step % cfg.eval_steps == 0, cfg.save_steps and self.step % cfg.save_steps == 0
-            if ev or sv or self.step % every == 0 or self.step >= self.total_steps:
-                rec = self.flush_logs(); bar.set_postfix(_postfix(rec, last_dev))
-            if ev: last_dev = self.evaluate_dev()
-            if sv: self.save()
-            bar.update(1)
-            if self.step >= self.total_steps: break
-    bar.close(); self.flush_logs()
+    try:
+        while self.step < self.total_steps and self.loader.epoch < cfg.epochs:
+            for batch in self.loader:
+                group.append(batch)
+                if len(group) < cfg.grad_accum: continue
+                logs = self.train_step(group); group = []
+                self.pending.append({'step': self.step, 'epoch': self.loader.epoch, 'lr': self.sched.get_last_lr()[0], **logs})
+                ev, sv = cfg.eval_steps and self.step % cfg.eval_steps == 0, cfg.save_steps and self.step % cfg.save_steps == 0
+                if ev or sv or self.step % every == 0 or self.step >= self.total_steps:
+                    rec = self.flush_logs(); bar.set_postfix(_postfix(rec, last_dev))
+                if ev: last_dev = self.evaluate_dev()
+                if sv: self.save(background=cfg.save_in_background)
+                bar.update(1)
+                if self.step >= self.total_steps: break
+        bar.close(); self.flush_logs()
+    except BaseException:
+        self.writer.wait(raise_error=False)  # the checkpoint being written is complete before the error goes on
+        raise
     if not cfg.eval_steps or self.step % cfg.eval_steps: self.evaluate_dev()
     self.save()
     if self.tb is not None: self.tb.close()

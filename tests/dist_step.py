@@ -43,3 +43,4 @@ average_gradients(toy)
 torch.save({'loss': loss.item(), 'logs': logs, 'grads': {k: v for k, v in grads.items() if v is not None},
             'n_local': int(batch['input_ids'].shape[0]), 'eval_z': eval_z, 'dropout_z': dropout_z,
             'toy_avg': [p.grad for p in toy]}, f'{out}/grads_w{world}_r{rank}.pt')
+if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()  # gloo's threads end before the interpreter does

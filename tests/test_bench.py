@@ -19,9 +19,11 @@ def test_train_throughput_small(tmp_path):
     res = json.loads((tmp_path/'tt.json').read_text())
     for k in ('new_ratio_loop_vs_step_simcse', 'new_ratio_loop_vs_step_dalr', 'new_ratio_dalr_pair_vs_simcse_step', 'new_ratio_simcse_step_vs_plain',
               'new_ratio_dalr_online_vs_simcse_step', 'cache_sent_per_s_per_teacher', 'cache_sentence_path_sent_per_s_per_teacher', 'cache_batch256_sent_per_s_per_teacher', 'cache_warm_sent_per_s_per_teacher', 'cache_tokenise_sent_per_s', 'cache_forwards_sent_per_s_per_teacher', 'teacher_forwards_s', 'dev_eval_s', 'old_loop_dalr_s',
+              'save_sync_s', 'save_background_s', 'save_background_write_s', 'checkpoint_mb', 'best_export_s',
               'new_extrapolated_paper-flickr-bert_min', 'old_extrapolated_paper-coco-bert_min'):
         assert 0 < res[k] < float('inf'), k
     assert 'extrapolated paper-flickr-bert' in out and 'plain SimCSE step' in out
+    assert res['checkpoint_mb'] > 40  # the small student (~17 MB) and AdamW's two moments of it: timed after steps, as in a run
     assert {'## SimCSE step', '## DALR image-caption step (online teachers)'} <= set(l.split(':')[0] for l in (tmp_path/'profile.txt').read_text().splitlines())
 
 
