@@ -194,9 +194,9 @@ class CheckpointWriter:
             )->None:
         "Take what `save_checkpoint` would write, as it is now, and write it to `path` in the background."
         self.wait()  # the previous write is done: its buffers can take this copy
-        self.held = held = host_state(modules, optimizer, scheduler, scaler, into=self.held)
-        args = (Path(path), held, deepcopy(state), deepcopy(rng) if rng is not None else [rng_state()])
-        self.path, self.thread = args[0], threading.Thread(target=self._write, args=args, name=f'checkpoint {path}')
+        self.held, self.path = host_state(modules, optimizer, scheduler, scaler, into=self.held), Path(path)
+        rng = deepcopy(rng) if rng is not None else [rng_state()]
+        self.thread = threading.Thread(target=self._write, args=(self.path, self.held, deepcopy(state), rng), name=f'checkpoint {path}')
         self.thread.start()
 
     def _write(self, *args):
