@@ -25,6 +25,11 @@ def _usage()->str:
     return f"usage: dalr COMMAND [ARGS]\n\ncommands:\n{rows}\n\n`dalr COMMAND --help` describes each one; `dalr --version` prints the version; `dalr train` alone trains the tiny preset offline on CPU."
 
 # %% ../nbs/90_cli.ipynb #590b833d
+def _process_group():
+    "`torch.distributed` when torch is loaded and a process group is running, else None."
+    d = sys.modules.get('torch.distributed')
+    return d if d is not None and d.is_available() and d.is_initialized() else None
+
 def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when None
         )->int: # the exit code
     "Run `dalr COMMAND ARGS`: route to the module that implements COMMAND."
@@ -38,4 +43,7 @@ def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when
         print(f"dalr: unknown command {cmd!r}; valid commands: {', '.join(COMMANDS)}", file=sys.stderr); return 2
     mod, fn, _ = COMMANDS[cmd]
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # before torch loads: idle OpenMP threads sleep instead of spinning
-    return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    mine = _process_group() is None  # a group running already is the caller's
+    try: return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    finally:
+        if mine and (d := _process_group()) is not None: d.destroy_process_group()  # one the command started (under torchrun)

@@ -422,6 +422,7 @@ def train(cfg:TrainConfig, # the run
           progress:bool=True, # show a progress bar
          )->dict: # final metrics (also written to `<run>/metrics.json`)
     "Check the inputs, train, evaluate the best checkpoint, export it, and write metrics, log and loss plot to the run folder (a finished run is left as it is)."
+    init_distributed()  # under torchrun, before anything is printed: rank 0 alone reports
     asked, cfg = cfg.text_file, locate_data(cfg)
     if cfg.text_file != asked and is_main_process(): print(f"{asked} not found: using the fetched copy {cfg.text_file}", file=sys.stderr)
     _check_run_folder(cfg)
