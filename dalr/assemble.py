@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 import numpy as np
 import torch
-from .core import default_device
+from .core import default_device, sha256_files
 from .presets import TrainConfig, ConfigError, TEACHER_VARIANTS, is_synthetic, teacher_dir_name
 from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
@@ -19,8 +19,8 @@ from .objective import ObjectiveConfig
 from .synthetic import synthetic_data, synthetic_student, synthetic_teachers
 
 # %% auto #0
-__all__ = ['load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'teacher_batch', 'build_teacher_cache',
-           'objective_config']
+__all__ = ['load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'teacher_batch', 'model_fingerprint', 'teacher_source',
+           'build_teacher_cache', 'objective_config']
 
 # %% ../nbs/34_assemble.ipynb #7d520138
 def load_data(cfg:TrainConfig, # the run's configuration
@@ -55,13 +55,29 @@ def teacher_batch(cfg:TrainConfig)->int:
     "Sentences per teacher forward in the cache build: `cfg.teacher_batch_size`, or by device when it is 0 (1024 on CUDA, 256 elsewhere)."
     return cfg.teacher_batch_size or (1024 if default_device(cfg.device or None).type == 'cuda' else 256)
 
+def model_fingerprint(name:str, # a model folder or a hub id
+                     )->str:
+    "What identifies a model without loading it: a folder's SHA-256 (its files' names and contents; ~0.25 s for BERT-base), a hub model's locally cached revision."
+    p = Path(name).expanduser()
+    if p.is_dir():
+        files = sorted(f for f in p.rglob('*') if f.is_file() and not any(x.startswith('.') for x in f.relative_to(p).parts))
+        return f'folder sha256 {sha256_files(files, root=p)[:16]}'
+    import huggingface_hub as hh
+    hit = hh.try_to_load_from_cache(name, 'config.json')  # .../snapshots/<revision>/config.json
+    return f'{name}@{Path(hit).parent.name}' if isinstance(hit, str) else name
+
+def teacher_source(cfg:TrainConfig)->dict:
+    "What a run's teacher embeddings depend on besides the sentences and the storage settings: the teachers' weights, pooler and truncation length."
+    if is_synthetic(cfg): return dict(teachers=list(cfg.teachers))  # the world's teachers: defined by the sentences
+    return dict(teachers=[model_fingerprint(t) for t in cfg.teachers], pooler=cfg.teacher_pooler, max_length=cfg.max_length)
+
 def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage settings)
                         sentences:list[str], # the sentence table the cache is keyed by
                         path:Path, # the cache directory
                         progress:bool=False, # show progress bars
                         rows:np.ndarray|None=None, # the table rows to cache (default: all; a run passes `teacher_rows`)
                        )->TeacherCache|None:
-    "Open the teacher cache at `path` if it was built for these sentences, teachers and storage settings; else (re)build it. None when the variant uses no teachers."
+    "Open the teacher cache at `path` if it was built for these sentences, teachers (`teacher_source`) and storage settings; else (re)build it. None when the variant uses no teachers."
     if cfg.variant not in TEACHER_VARIANTS: return None
     rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
     subset, dtype = [sentences[i] for i in rows], teacher_dtype(cfg)
@@ -69,13 +85,14 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
     if (path/'meta.json').exists():
         try:
             cache = TeacherCache.open(path, subset)
-            if (cache.names, cache.meta['normalize'], cache.meta['dtype']) == (names, cfg.teacher_normalize, dtype): return cache.keyed(rows, len(sentences))
+            same = (cache.names, cache.meta['normalize'], cache.meta['dtype'], cache.meta.get('source')) == (names, cfg.teacher_normalize, dtype, teacher_source(cfg))
+            if same: return cache.keyed(rows, len(sentences))
         except ValueError: pass
     if is_synthetic(cfg): teachers = synthetic_teachers(cfg, sentences)
     else: teachers = [Teacher.from_pretrained(t, pooler=cfg.teacher_pooler, max_length=cfg.max_length, device=cfg.device or None,
                                               batch_size=teacher_batch(cfg)) for t in cfg.teachers]
     return TeacherCache.build(path, subset, teachers, names, batch_size=teacher_batch(cfg) * 64, normalize=cfg.teacher_normalize,
-                              dtype=dtype, progress=progress).keyed(rows, len(sentences))
+                              dtype=dtype, progress=progress, source=teacher_source(cfg)).keyed(rows, len(sentences))  # after loading: a hub model is cached now
 
 # %% ../nbs/34_assemble.ipynb #9842644f
 def objective_config(cfg:TrainConfig)->ObjectiveConfig:

@@ -219,6 +219,7 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
           normalize:bool=True, # store L2-normalised embeddings
           dtype:str='float32', # storage dtype: 'float32' or 'float16'
           progress:bool=False, # show a progress bar
+          source:dict|None=None, # what the embeddings were computed from (weights, pooler...), kept in meta.json for whoever decides to reuse the cache
          )->TeacherCache: # the new cache, opened with `sentences`
     "Embed `sentences` with every teacher once and store the results as memory-mapped arrays."
     if len(teachers) != len(names): raise ValueError(f"{len(teachers)} teachers but {len(names)} names")
@@ -235,7 +236,7 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
     except Exception: shutil.rmtree(wd, ignore_errors=True); raise  # a teacher that fails must change, so its rows so far are no use
     for p in [*wd.glob('*.done'), wd/'settings.json']: p.unlink()
     meta = dict(format='dalr-teacher-cache', version=1, n=len(sentences), names=list(names), dims=dims, normalize=normalize,
-                dtype=dtype, sentences_sha256=settings['sentences_sha256'], env=env_versions())
+                dtype=dtype, sentences_sha256=settings['sentences_sha256'], source=source, env=env_versions())
     (wd/'meta.json').write_text(json.dumps(meta, indent=2))
     replace_dir(wd, path)
     return cls.open(path, sentences)
