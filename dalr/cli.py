@@ -44,6 +44,6 @@ def main(argv:list[str]|None=None, # arguments after `dalr`; `sys.argv[1:]` when
     mod, fn, _ = COMMANDS[cmd]
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # before torch loads: idle OpenMP threads sleep instead of spinning
     mine = _process_group() is None  # a group running already is the caller's
-    try: return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
-    finally:
-        if mine and (d := _process_group()) is not None: d.destroy_process_group()  # one the command started (under torchrun)
+    rc = int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    if mine and (d := _process_group()) is not None: d.destroy_process_group()  # one the command started (under torchrun)
+    return rc
