@@ -1,6 +1,7 @@
 """Data-parallel DALR: two gloo processes on CPU give the gradients of one process on the concatenated batch,
 average gradients over ranks, and draw different dropout masks on each rank; `dalr train` and `dalr reproduce` run
-under `torchrun` as one run that rank 0 writes and reports, each rank's process group ended with the command."""
+under `torchrun` as one run that rank 0 writes and reports, each rank's process group ended with the command; a
+2-process run killed after a checkpoint resumes to the uninterrupted run's logs and metrics."""
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest, torch
@@ -75,3 +76,43 @@ def test_reproduce_command_on_two_processes(tmp_path):
         assert r.stdout.count('wrote ') == 1 and r.stdout.count('# tiny: rows simcse') == 1, (call, r.stdout)
         for rank in (0, 1): assert f'rank {rank}: process group ended' in r.stderr, (call, r.stderr)
     assert json.loads((tmp_path/'rep'/'tables.json').read_text())['started'] == []  # the second call trained nothing
+
+def _descendants(pid:int)->list[int]:
+    "Every process below `pid` (torchrun starts its workers in sessions of their own, out of reach of its process group)."
+    kids = {}
+    for st in Path('/proc').glob('[0-9]*/stat'):
+        try: f = st.read_text().rsplit(')', 1)[1].split(); kids.setdefault(int(f[1]), []).append(int(st.parent.name))
+        except (OSError, IndexError, ValueError): pass
+    out, todo = [], [pid]
+    while todo: todo = [k for p in todo for k in kids.get(p, [])]; out += todo
+    return out
+
+def _logged_step(log:Path)->int:
+    if not log.exists(): return 0
+    return max((json.loads(l).get('step', 0) for l in log.read_text().splitlines() if l.endswith('}')), default=0)
+
+def test_two_processes_killed_and_resumed_reach_the_same_metrics(tmp_path):
+    "A 2-process run killed (launcher and workers) after a checkpoint and started again ends where the uninterrupted run ends: every rank's dropout and data position come back."
+    import signal, time
+    cmd = lambda out: [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', CLI, 'train', '--preset', 'tiny',
+                       '--no-progress', *ARGS, 'max_steps=40', 'eval_steps=10', 'save_steps=8', 'log_steps=1', f'out_dir={out}']
+    ref, run = tmp_path/'ref', tmp_path/'killed'
+    _run(cmd(ref), tmp_path)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
+    p = subprocess.Popen(cmd(run), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _logged_step(run/'log.jsonl') < 19 and p.poll() is None and time.time() < deadline: time.sleep(0.02)
+    procs = [p.pid, *_descendants(p.pid)]
+    for pid in procs: os.kill(pid, signal.SIGKILL)  # launcher and workers at once, as a crash would
+    p.wait()
+    while any(Path(f'/proc/{pid}').exists() and Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z' for pid in procs[1:]): time.sleep(0.01)
+    assert p.returncode == -signal.SIGKILL and len(procs) >= 3 and not (run/'metrics.json').exists(), 'the run finished before it could be killed'
+    killed_at = json.loads((run/'checkpoint'/'state.json').read_text())['step']
+    assert 8 <= killed_at < 40, killed_at
+    r = _run(cmd(run), tmp_path)
+    assert f"resumed from step {killed_at}" in r.stderr and r.stderr.count('resumed from step') == 1, r.stderr
+    a, b = (json.loads((d/'metrics.json').read_text()) for d in (ref, run))
+    assert b['resumed'] and not a['resumed']
+    assert (a['test'], a['dev_best'], a['best_step']) == (b['test'], b['dev_best'], b['best_step'])
+    drop = lambda d: [{k: v for k, v in json.loads(l).items() if k != 'time'} for l in (d/'log.jsonl').read_text().splitlines()]
+    assert drop(ref) == drop(run)
