@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 import numpy as np
 from .core import atomic_write, env_versions
-from .distributed import barrier, init_distributed, is_main_process
+from .distributed import barrier, get_world_size, init_distributed, is_main_process
 from .presets import ConfigError, check_data, get_config, parse_overrides
 from .sts import STS_TASKS
 from .transfer import TRANSFER_TASKS
@@ -211,6 +211,8 @@ def reproduce(family:str='tiny', # a key of `FAMILIES`
              )->dict: # the contents of tables.json
     "Run every (row, seed) of `family` not finished yet, then write the tables (markdown + JSON) and the plot."
     init_distributed()  # under torchrun, before runs are chosen: rank 0 alone writes the tables, even when every run is finished
+    if jobs > 1 and get_world_size() > 1:
+        raise ConfigError(f"jobs={jobs}: under torchrun every run already uses all {get_world_size()} processes; run with --jobs 1")
     if family not in FAMILIES: raise ConfigError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
     fam, out, t0 = FAMILIES[family], Path(out or f'runs/reproduce/{family}'), time.time()
     rows = tuple(rows or fam.default_rows or fam.rows)

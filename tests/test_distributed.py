@@ -76,6 +76,9 @@ def test_reproduce_command_on_two_processes(tmp_path):
         assert r.stdout.count('wrote ') == 1 and r.stdout.count('# tiny: rows simcse') == 1, (call, r.stdout)
         for rank in (0, 1): assert f'rank {rank}: process group ended' in r.stderr, (call, r.stderr)
     assert json.loads((tmp_path/'rep'/'tables.json').read_text())['started'] == []  # the second call trained nothing
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
+    r = subprocess.run([*cmd[:cmd.index('--out')], '--jobs', '2', *cmd[cmd.index('--out'):]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and 'dalr reproduce: error: jobs=2: under torchrun every run already uses all 2 processes; run with --jobs 1' in r.stderr, r.stderr
 
 def _descendants(pid:int)->list[int]:
     "Every process below `pid` (torchrun starts its workers in sessions of their own, out of reach of its process group)."
