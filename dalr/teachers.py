@@ -228,7 +228,7 @@ def build(cls:TeacherCache, path:str|Path, # the cache directory to create or re
     if not len(sentences): raise ValueError("cannot build a teacher cache for an empty sentence list")
     path = Path(path); wd = path.with_name(f'.{path.name}.partial')
     settings = dict(names=list(names), n=len(sentences), sentences_sha256=sentences_sha256(sentences), batch_size=batch_size,
-                    normalize=normalize, dtype=dtype)
+                    normalize=normalize, dtype=dtype, source=source)
     if wd.exists() and _read_settings(wd) != settings: shutil.rmtree(wd)  # another build's work: start over
     wd.mkdir(parents=True, exist_ok=True)
     with atomic_write(wd/'settings.json', 'w') as f: json.dump(settings, f)
