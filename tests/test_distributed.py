@@ -90,6 +90,11 @@ def _descendants(pid:int)->list[int]:
     while todo: todo = [k for p in todo for k in kids.get(p, [])]; out += todo
     return out
 
+def _alive(pid:int)->bool:
+    "Whether process `pid` still runs (a zombie waiting to be reaped does not)."
+    try: return Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError): return False
+
 def _logged_step(log:Path)->int:
     if not log.exists(): return 0
     return max((json.loads(l).get('step', 0) for l in log.read_text().splitlines() if l.endswith('}')), default=0)
@@ -106,9 +111,11 @@ def test_two_processes_killed_and_resumed_reach_the_same_metrics(tmp_path):
     deadline = time.time() + 300
     while _logged_step(run/'log.jsonl') < 19 and p.poll() is None and time.time() < deadline: time.sleep(0.02)
     procs = [p.pid, *_descendants(p.pid)]
-    for pid in procs: os.kill(pid, signal.SIGKILL)  # launcher and workers at once, as a crash would
+    for pid in procs:  # launcher and workers at once, as a crash would
+        try: os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError: pass
     p.wait()
-    while any(Path(f'/proc/{pid}').exists() and Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0] != 'Z' for pid in procs[1:]): time.sleep(0.01)
+    while any(map(_alive, procs[1:])): time.sleep(0.01)
     assert p.returncode == -signal.SIGKILL and len(procs) >= 3 and not (run/'metrics.json').exists(), 'the run finished before it could be killed'
     killed_at = json.loads((run/'checkpoint'/'state.json').read_text())['step']
     assert 8 <= killed_at < 40, killed_at
