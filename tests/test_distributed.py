@@ -9,18 +9,20 @@ import pytest, torch
 STEP, CLI = Path(__file__).with_name('dist_step.py'), Path(__file__).with_name('dist_cli.py')
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ['world_scenes=120', 'batch_size=16', 'num_threads=1']
+TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2']
 
-def _run(cmd, cwd):
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+def _env(): return {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
+
+def _run(cmd, cwd, ok:bool=True):
+    r = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert (r.returncode == 0) == ok, f"{' '.join(map(str, cmd))} exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r
 
 @pytest.fixture(scope='module')
 def grads(tmp_path_factory):
     one, two = tmp_path_factory.mktemp('w1'), tmp_path_factory.mktemp('w2')
     _run([sys.executable, STEP, one, *ARGS], one)
-    _run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', STEP, two, *ARGS], two)
+    _run([*TORCHRUN, STEP, two, *ARGS], two)
     load = lambda p: torch.load(p, weights_only=True)
     return load(one/'grads_w1_r0.pt'), load(two/'grads_w2_r0.pt'), load(two/'grads_w2_r1.pt')
 
@@ -55,8 +57,7 @@ def test_ranks_draw_different_dropout_masks(grads):
 def test_train_command_on_two_processes(tmp_path):
     "`torchrun --nproc_per_node 2 dalr train` (README's multi-GPU command) on CPU: one run, written and summarised by rank 0, each rank's process group ended when the command returns."
     run = tmp_path/'run'
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', CLI, 'train', '--preset', 'tiny',
-           '--no-progress', *ARGS, 'max_steps=20', 'eval_steps=10', 'save_steps=10', f'out_dir={run}']
+    cmd = [*TORCHRUN, CLI, 'train', '--preset', 'tiny', '--no-progress', *ARGS, 'max_steps=20', 'eval_steps=10', 'save_steps=10', f'out_dir={run}']
     r = _run(cmd, tmp_path)
     assert r.stdout.count('run: ') == 1 and 'best dev: ' in r.stdout, r.stdout  # one summary, from rank 0
     for rank in (0, 1): assert f'rank {rank}: process group ended' in r.stderr, r.stderr
@@ -69,16 +70,15 @@ def test_train_command_on_two_processes(tmp_path):
 
 def test_reproduce_command_on_two_processes(tmp_path):
     "`torchrun --nproc_per_node 2 dalr reproduce`: rank 0 alone writes and prints the tables, also when every run is already finished."
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', CLI, 'reproduce', '--family', 'tiny',
-           '--rows', 'simcse', '--seeds', '1', '--out', str(tmp_path/'rep'), *ARGS, 'max_steps=10', 'eval_steps=5', 'save_steps=5']
+    cmd = [*TORCHRUN, CLI, 'reproduce', '--family', 'tiny', '--rows', 'simcse', '--seeds', '1', '--out', str(tmp_path/'rep'),
+           *ARGS, 'max_steps=10', 'eval_steps=5', 'save_steps=5']
     for call in ('trains', 'finds the run finished'):
         r = _run(cmd, tmp_path)
         assert r.stdout.count('wrote ') == 1 and r.stdout.count('# tiny: rows simcse') == 1, (call, r.stdout)
         for rank in (0, 1): assert f'rank {rank}: process group ended' in r.stderr, (call, r.stderr)
     assert json.loads((tmp_path/'rep'/'tables.json').read_text())['started'] == []  # the second call trained nothing
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
-    r = subprocess.run([*cmd[:cmd.index('--out')], '--jobs', '2', *cmd[cmd.index('--out'):]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode != 0 and 'dalr reproduce: error: jobs=2: under torchrun every run already uses all 2 processes; run with --jobs 1' in r.stderr, r.stderr
+    r = _run([*cmd, '--jobs', '2'], tmp_path, ok=False)
+    assert 'dalr reproduce: error: jobs=2: under torchrun every run already uses all 2 processes; run with --jobs 1' in r.stderr, r.stderr
 
 def _descendants(pid:int)->list[int]:
     "Every process below `pid` (torchrun starts its workers in sessions of their own, out of reach of its process group)."
@@ -102,12 +102,11 @@ def _logged_step(log:Path)->int:
 def test_two_processes_killed_and_resumed_reach_the_same_metrics(tmp_path):
     "A 2-process run killed (launcher and workers) after a checkpoint and started again ends where the uninterrupted run ends: every rank's dropout and data position come back."
     import signal, time
-    cmd = lambda out: [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', CLI, 'train', '--preset', 'tiny',
-                       '--no-progress', *ARGS, 'max_steps=40', 'eval_steps=10', 'save_steps=8', 'log_steps=1', f'out_dir={out}']
+    cmd = lambda out: [*TORCHRUN, CLI, 'train', '--preset', 'tiny', '--no-progress', *ARGS, 'max_steps=40', 'eval_steps=10', 'save_steps=8',
+                       'log_steps=1', f'out_dir={out}']
     ref, run = tmp_path/'ref', tmp_path/'killed'
     _run(cmd(ref), tmp_path)
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1', 'PYTHONPATH': str(ROOT)}
-    p = subprocess.Popen(cmd(run), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd(run), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while _logged_step(run/'log.jsonl') < 19 and p.poll() is None and time.time() < deadline: time.sleep(0.02)
     procs = [p.pid, *_descendants(p.pid)]
