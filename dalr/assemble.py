@@ -6,21 +6,22 @@ Docs: https://dalr-dev.github.io/dalr/assemble.html.md"""
 
 # %% ../nbs/34_assemble.ipynb #e914079f
 from __future__ import annotations
-import dataclasses
+import dataclasses, hashlib, json
 from pathlib import Path
 import numpy as np
 import torch
+from filelock import FileLock
 from .core import default_device, sha256_files
 from .presets import TrainConfig, ConfigError, TEACHER_VARIANTS, is_synthetic, teacher_dir_name
 from .corpora import TextCorpus, CaptionStore
 from .model import StudentEncoder
-from .teachers import TeacherCache, Teacher
+from .teachers import TeacherCache, Teacher, sentences_sha256
 from .objective import ObjectiveConfig
 from .synthetic import synthetic_data, synthetic_student, synthetic_teachers
 
 # %% auto #0
 __all__ = ['load_data', 'build_student', 'teacher_rows', 'teacher_dtype', 'teacher_batch', 'model_fingerprint', 'teacher_source',
-           'build_teacher_cache', 'objective_config']
+           'shared_cache_dir', 'cache_lock', 'build_teacher_cache', 'objective_config']
 
 # %% ../nbs/34_assemble.ipynb #7d520138
 def load_data(cfg:TrainConfig, # the run's configuration
@@ -71,17 +72,46 @@ def teacher_source(cfg:TrainConfig)->dict:
     if is_synthetic(cfg): return dict(teachers=list(cfg.teachers))  # the world's teachers: defined by the sentences
     return dict(teachers=[model_fingerprint(t) for t in cfg.teachers], pooler=cfg.teacher_pooler, max_length=cfg.max_length)
 
+def _fetch_configs(cfg:TrainConfig)->None:
+    "Download the config of each hub teacher not cached yet, so that `model_fingerprint` knows its revision before the model loads."
+    import huggingface_hub as hh
+    for t in cfg.teachers:
+        if Path(t).expanduser().is_dir() or isinstance(hh.try_to_load_from_cache(t, 'config.json'), str): continue
+        try: hh.hf_hub_download(t, 'config.json')
+        except Exception: pass  # offline or unknown: the model's own load names the problem
+
+def shared_cache_dir(cfg:TrainConfig, # a run with `teacher_cache` set
+                     subset:list[str], # the sentences its teachers are asked about
+                     table:list[str], # the whole sentence table (a synthetic teacher is fitted on it)
+                    )->Path:
+    "The sub-folder of `cfg.teacher_cache` for these sentences, teachers (`teacher_source`) and storage settings: runs asking for the same share it."
+    if not is_synthetic(cfg): _fetch_configs(cfg)
+    spec = dict(names=[teacher_dir_name(t) for t in cfg.teachers], normalize=cfg.teacher_normalize, dtype=teacher_dtype(cfg),
+                source=teacher_source(cfg), sentences=sentences_sha256(subset), table=sentences_sha256(table) if is_synthetic(cfg) else None)
+    return Path(cfg.teacher_cache).expanduser()/hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+def cache_lock(path:Path)->FileLock:
+    "The lock a process holds while it opens or builds the shared teacher cache at `path` (a file beside it)."
+    return FileLock(path.with_name(f'.{path.name}.lock'))
+
 def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage settings)
                         sentences:list[str], # the sentence table the cache is keyed by
-                        path:Path, # the cache directory
+                        path:Path, # the run's own cache directory (used when `cfg.teacher_cache` is empty)
                         progress:bool=False, # show progress bars
                         rows:np.ndarray|None=None, # the table rows to cache (default: all; a run passes `teacher_rows`)
                        )->TeacherCache|None:
-    "Open the teacher cache at `path` if it was built for these sentences, teachers (`teacher_source`) and storage settings; else (re)build it. None when the variant uses no teachers."
+    "Open the teacher cache if it was built for these sentences, teachers (`teacher_source`) and storage settings; else (re)build it. None when the variant uses no teachers."
     if cfg.variant not in TEACHER_VARIANTS: return None
     rows = np.arange(len(sentences)) if rows is None else np.asarray(rows, dtype=np.int64)
-    subset, dtype = [sentences[i] for i in rows], teacher_dtype(cfg)
-    names = [teacher_dir_name(t) for t in cfg.teachers]
+    subset = [sentences[i] for i in rows]
+    if not cfg.teacher_cache: return _open_or_build(cfg, sentences, subset, rows, Path(path), progress)
+    root = Path(cfg.teacher_cache).expanduser()
+    if root.exists() and not root.is_dir(): raise ConfigError(f"teacher_cache={cfg.teacher_cache!r} is a file; expected a folder (one sub-folder per set of teachers)")
+    path = shared_cache_dir(cfg, subset, sentences); root.mkdir(parents=True, exist_ok=True)
+    with cache_lock(path): return _open_or_build(cfg, sentences, subset, rows, path, progress)  # one process builds, the others then open it
+
+def _open_or_build(cfg:TrainConfig, sentences:list[str], subset:list[str], rows:np.ndarray, path:Path, progress:bool)->TeacherCache:
+    dtype, names = teacher_dtype(cfg), [teacher_dir_name(t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
             cache = TeacherCache.open(path, subset)
@@ -93,6 +123,7 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
                                               batch_size=teacher_batch(cfg)) for t in cfg.teachers]
     return TeacherCache.build(path, subset, teachers, names, batch_size=teacher_batch(cfg) * 64, normalize=cfg.teacher_normalize,
                               dtype=dtype, progress=progress, source=teacher_source(cfg)).keyed(rows, len(sentences))  # after loading: a hub model is cached now
+
 
 # %% ../nbs/34_assemble.ipynb #9842644f
 def objective_config(cfg:TrainConfig)->ObjectiveConfig:

@@ -28,6 +28,7 @@ class TrainConfig:
     teacher_pooler:str = 'cls_before_pooler' # how the teachers pool
     teacher_normalize:bool = False # cache L2-normalised teacher embeddings; False (the reference): raw, so the α-mix weighs each teacher by its norm
     teacher_dtype:str = 'auto' # teacher cache storage: 'float32', 'float16' (half the disk and page cache) or 'auto' (float16 on CUDA, else float32)
+    teacher_cache:str = '' # a folder of teacher caches shared by runs, one sub-folder per sentences, teachers and storage settings (`dalr reproduce` uses <out>/teacher_cache); '': the run folder's teachers/
     text_file:str = 'data/wiki1m_for_simcse.txt' # text-only corpus, one sentence a line
     pairs:str = 'data/flickr30k-clip-vit-l-14' # caption store (captions + precomputed CLIP ViT-L/14 image features)
     captions:str = 'all' # 'all' captions of every image, or one 'random' caption per image (MCSE)

@@ -61,7 +61,8 @@ def train_run(fam:Family, row:str, seed:int, run_dir:Path, overrides:tuple=())->
     import transformers
     from dalr.train import train
     transformers.logging.set_verbosity_error(); transformers.logging.disable_progress_bar()
-    cfg = get_config(fam.preset, {**fam.overrides, **parse_overrides(list(overrides)), 'variant': row, 'seed': seed, 'out_dir': str(run_dir)})
+    shared = {'teacher_cache': str(run_dir.parent/'teacher_cache')}  # the family's runs embed their captions once
+    cfg = get_config(fam.preset, {**fam.overrides, **shared, **parse_overrides(list(overrides)), 'variant': row, 'seed': seed, 'out_dir': str(run_dir)})
     m = train(cfg, progress=False)
     return {**m.get('test', {}), **{f'before/{k}': v for k, v in (m.get('before') or {}).items()}}
 

@@ -197,7 +197,7 @@ def test_scores(self:Trainer, backbone:torch.nn.Module|None=None, # a Hugging Fa
     return {t: v.get('spearman', v.get('acc')) for t, v in res.scores.items()}
 
 # %% ../nbs/35_train.ipynb #8e1e4dd3
-_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs', 'graph_objective',
+_RUN_KEYS_IGNORED = ('device', 'num_threads', 'out_dir', 'teacher_batch_size', 'teacher_cache', 'senteval', 'log_steps', 'compile', 'compile_objective', 'cuda_graphs', 'graph_objective',
                      'save_in_background')
 
 @patch

@@ -35,6 +35,9 @@ def test_every_row_trained_and_tabled(tiny):
     assert [l.split(' (')[0][2:] for l in sts] == list(ROWS.values())
     assert 'transfer' not in res['tables'] and 'Δ STS Avg. vs SimCSE' in res['tables']['ablation']
     assert "paper's numbers" not in md  # the tiny family has no published numbers
+    caches = [p for p in (out/'teacher_cache').iterdir() if not p.name.startswith('.')]  # the teacher rows' one shared cache
+    assert len(caches) == 1 and (caches[0]/'meta.json').exists(), caches
+    assert [r for r in ROWS if (out/f'{r}-seed1'/'teachers').exists()] == []
     print(f"\n{md}\n({secs:.0f} s)")
 
 
