@@ -57,38 +57,33 @@ def teacher_batch(cfg:TrainConfig)->int:
     return cfg.teacher_batch_size or (1024 if default_device(cfg.device or None).type == 'cuda' else 256)
 
 def model_fingerprint(name:str, # a model folder or a hub id
+                      revision:bool=True, # a hub id with its locally cached revision (False: the id alone)
                      )->str:
     "What identifies a model without loading it: a folder's SHA-256 (its files' names and contents; ~0.25 s for BERT-base), a hub model's locally cached revision."
     p = Path(name).expanduser()
     if p.is_dir():
         files = sorted(f for f in p.rglob('*') if f.is_file() and not any(x.startswith('.') for x in f.relative_to(p).parts))
         return f'folder sha256 {sha256_files(files, root=p)[:16]}'
+    if not revision: return name
     import huggingface_hub as hh
     hit = hh.try_to_load_from_cache(name, 'config.json')  # .../snapshots/<revision>/config.json
     return f'{name}@{Path(hit).parent.name}' if isinstance(hit, str) else name
 
-def teacher_source(cfg:TrainConfig)->dict:
+def teacher_source(cfg:TrainConfig, # the run
+                   revision:bool=True, # hub teachers with their cached revisions (`model_fingerprint`)
+                  )->dict:
     "What a run's teacher embeddings depend on besides the sentences and the storage settings: the teachers' weights, pooler and truncation length."
     if is_synthetic(cfg): return dict(teachers=list(cfg.teachers))  # the world's teachers: defined by the sentences
-    return dict(teachers=[model_fingerprint(t) for t in cfg.teachers], pooler=cfg.teacher_pooler, max_length=cfg.max_length)
-
-def _fetch_configs(cfg:TrainConfig)->None:
-    "Download the config of each hub teacher not cached yet, so that `model_fingerprint` knows its revision before the model loads."
-    import huggingface_hub as hh
-    for t in cfg.teachers:
-        if Path(t).expanduser().is_dir() or isinstance(hh.try_to_load_from_cache(t, 'config.json'), str): continue
-        try: hh.hf_hub_download(t, 'config.json')
-        except Exception: pass  # offline or unknown: the model's own load names the problem
+    return dict(teachers=[model_fingerprint(t, revision) for t in cfg.teachers], pooler=cfg.teacher_pooler, max_length=cfg.max_length)
 
 def shared_cache_dir(cfg:TrainConfig, # a run with `teacher_cache` set
                      subset:list[str], # the sentences its teachers are asked about
                      table:list[str], # the whole sentence table (a synthetic teacher is fitted on it)
                     )->Path:
     "The sub-folder of `cfg.teacher_cache` for these sentences, teachers (`teacher_source`) and storage settings: runs asking for the same share it."
-    if not is_synthetic(cfg): _fetch_configs(cfg)
     spec = dict(names=[teacher_dir_name(t) for t in cfg.teachers], normalize=cfg.teacher_normalize, dtype=teacher_dtype(cfg),
-                source=teacher_source(cfg), sentences=sentences_sha256(subset), table=sentences_sha256(table) if is_synthetic(cfg) else None)
-    return Path(cfg.teacher_cache).expanduser()/hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+                source=teacher_source(cfg, revision=False), sentences=sentences_sha256(subset), table=sentences_sha256(table) if is_synthetic(cfg) else None)
+    return Path(cfg.teacher_cache).expanduser()/hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
 
 def cache_lock(path:Path)->FileLock:
     "The lock a process holds while it opens or builds the shared teacher cache at `path` (a file beside it)."
