@@ -106,6 +106,7 @@ def build_teacher_cache(cfg:TrainConfig, # the run (teachers, pooler, storage se
     with cache_lock(path): return _open_or_build(cfg, sentences, subset, rows, path, progress)  # one process builds, the others then open it
 
 def _open_or_build(cfg:TrainConfig, sentences:list[str], subset:list[str], rows:np.ndarray, path:Path, progress:bool)->TeacherCache:
+    "The cache at `path` if it holds `subset` embedded by `cfg`'s teachers with its storage settings; else it is (re)built there."
     dtype, names = teacher_dtype(cfg), [teacher_dir_name(t) for t in cfg.teachers]
     if (path/'meta.json').exists():
         try:
@@ -118,7 +119,6 @@ def _open_or_build(cfg:TrainConfig, sentences:list[str], subset:list[str], rows:
                                               batch_size=teacher_batch(cfg)) for t in cfg.teachers]
     return TeacherCache.build(path, subset, teachers, names, batch_size=teacher_batch(cfg) * 64, normalize=cfg.teacher_normalize,
                               dtype=dtype, progress=progress, source=teacher_source(cfg)).keyed(rows, len(sentences))  # after loading: a hub model is cached now
-
 
 # %% ../nbs/34_assemble.ipynb #9842644f
 def objective_config(cfg:TrainConfig)->ObjectiveConfig:
