@@ -49,6 +49,7 @@ MODULES = {
     'presets': dict(funcs=('run_dir', 'is_synthetic', '_at_least', '_check_field', '_check_model', 'teacher_dir_name', '_check_device', 'whole', 'device_arg',
                            'validate_config', '_parse', 'parse_overrides', 'get_config', 'required_data', 'check_data', 'locate_data'),
                     tests=['nbs/31_presets.ipynb']),
+    'eval': dict(funcs=('required_files', 'resolve_tasks', '_md_table', 'table', 'save', 'load', 'timings', '_task_line', 'evaluate'), tests=['nbs/05_eval.ipynb']),
     'core': dict(funcs=('_masked_mean', 'pool', 'set_seed'), tests=['nbs/00_core.ipynb']),
     'sts': dict(funcs=('cosine_scores', 'spearman_cosine', '_corr', 'sts_task'), tests=['nbs/02_sts.ipynb']),
     'classifier': dict(funcs=('stacked_accuracy', '_threads_for', '_epoch', 'fit_logregs', '_early_stop', '_pick', '_holdout', 'step', 'keep', '_adam_rows'),
