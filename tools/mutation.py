@@ -72,6 +72,7 @@ MODULES = {
     'reproduce': dict(funcs=('_sts_row', 'train_run', 'run_path', '_run_one', 'run_all', 'collect', '_with_averages', 'summarise', '_ms', 'md_table',
                              '_per_seed_avg', 'ablation_table', 'tables', 'reproduce', 'report', 'reproduce_main'), tests=['nbs/36_reproduce.ipynb']),
     'cli': dict(funcs=('_usage', '_process_group', 'main'), tests=['nbs/90_cli.ipynb']),
+    'standins': dict(funcs=None, tests=['nbs/25_standins.ipynb']),
     'core': dict(funcs=('_masked_mean', 'pool', 'set_seed'), tests=['nbs/00_core.ipynb']),
     'sts': dict(funcs=('data_file', '_score', '_utf8', '_enough', 'read_sts_subset', 'read_columns', 'sts_files', 'load_sts', 'cosine_scores',
                        'spearman_cosine', '_corr', 'sts_task', 'sts_dev_score'), tests=['nbs/02_sts.ipynb']),
