@@ -80,7 +80,8 @@ MODULES = {
     'distributed': dict(funcs=None, tests=['nbs/32_distributed.ipynb', 'tests/test_distributed.py::test_two_processes_split_the_batch',
                                            'tests/test_distributed.py::test_same_global_loss', 'tests/test_distributed.py::test_same_gradients_as_one_process',
                                            'tests/test_distributed.py::test_average_gradients_averages_over_ranks',
-                                           'tests/test_distributed.py::test_ranks_draw_different_dropout_masks']),
+                                           'tests/test_distributed.py::test_ranks_draw_different_dropout_masks',
+                                           'tests/test_distributed.py::test_train_command_on_two_processes']),
     'study': dict(funcs=None, tests=['nbs/45_when.ipynb']),
     'study_text': dict(funcs=None, tests=['nbs/46_minilm_mpnet.ipynb']),
     'sts': dict(funcs=('data_file', '_score', '_utf8', '_enough', 'read_sts_subset', 'read_columns', 'sts_files', 'load_sts', 'cosine_scores',
@@ -167,9 +168,9 @@ def _apply(m:dict):
 
 def run_tests(tests:list[str], timeout:float)->tuple[bool, float]:
     "(passed, seconds) of a module's tests: notebooks through nbdev-test, the rest through pytest."
-    t0, env = time.time(), None
-    for t in tests:
-        cmd = ['nbdev-test', t] if t.endswith('.ipynb') else [sys.executable, '-m', 'pytest', '-x', '-q', t]
+    t0, py = time.time(), [t for t in tests if not t.endswith('.ipynb')]
+    cmds = [['nbdev-test', t] for t in tests if t.endswith('.ipynb')] + ([[sys.executable, '-m', 'pytest', '-x', '-q', *py]] if py else [])
+    for cmd in cmds:  # pytest ids in one call, so module-scoped fixtures are built once
         try: r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max(1, timeout - (time.time() - t0)))
         except subprocess.TimeoutExpired: return False, time.time() - t0
         if r.returncode != 0: return False, time.time() - t0
