@@ -8,13 +8,17 @@ objective runs on the all-gathered global batch. Every rank writes OUT_DIR/grads
 - `dropout_z`, `eval_z`: the student's `z` for the same three sentences in train mode (dropout on) and in eval mode,
   drawn after the trainer's per-rank seeding: ranks must draw different dropout masks (else the two views of a
   sentence on rank 0 and rank 1 would be identically perturbed copies), while eval mode agrees everywhere.
+- `gathered`, `gathered_grad`, `beside_grad`: `all_gather_with_grad` of a slice of rank + 2 rows and 3 + rank columns
+  filled with rank + 1 (slices of different lengths, the narrower ones zero-padded), then a loss weighting column j by
+  j + 1 on the gathered tensor plus a tensor beside it: the same upstream gradient reaches the gather and that tensor,
+  and the gather's backward must not change it for the other.
 - `toy_avg`: `average_gradients` applied to two toy parameters whose gradients are rank + 1 (first) and, on the last
   rank only, 2 * world (second; the other ranks hold no gradient): the averages (world + 1) / 2 and 2.
 """
 import sys, torch
 from dalr.presets import get_config
 from dalr.train import Trainer
-from dalr.distributed import average_gradients
+from dalr.distributed import all_gather_with_grad, average_gradients
 
 out, overrides = sys.argv[1], sys.argv[2:]
 torch.set_num_threads(1)
@@ -35,6 +39,12 @@ with torch.no_grad():
     tr.student.train()
     dropout_z = tr.student(three['input_ids'], three['attention_mask'])['z']
 
+x = torch.full((rank + 2, 3 + rank), rank + 1., requires_grad=True)
+beside = torch.zeros(sum(r + 2 for r in range(world)), 2 + world, requires_grad=True)
+shifted = beside * 1.  # a node made before the gather: autograd runs the gather's backward first, then hands it the same gradient
+gathered = all_gather_with_grad(x)
+((gathered + shifted) * (torch.arange(gathered.shape[1]) + 1.)).sum().backward()
+
 toy = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))]
 toy[0].grad = torch.full((3,), rank + 1.)
 if rank == world - 1: toy[1].grad = torch.full((2,), 2. * world)
@@ -42,5 +52,6 @@ average_gradients(toy)
 
 torch.save({'loss': loss.item(), 'logs': logs, 'grads': {k: v for k, v in grads.items() if v is not None},
             'n_local': int(batch['input_ids'].shape[0]), 'eval_z': eval_z, 'dropout_z': dropout_z,
-            'toy_avg': [p.grad for p in toy]}, f'{out}/grads_w{world}_r{rank}.pt')
+            'toy_avg': [p.grad for p in toy],
+            'gathered': gathered.detach(), 'gathered_grad': x.grad, 'beside_grad': beside.grad}, f'{out}/grads_w{world}_r{rank}.pt')
 if torch.distributed.is_initialized(): torch.distributed.destroy_process_group()  # gloo's threads end before the interpreter does

@@ -1,5 +1,5 @@
 """Data-parallel DALR: two gloo processes on CPU give the gradients of one process on the concatenated batch,
-average gradients over ranks, and draw different dropout masks on each rank; `dalr train` and `dalr reproduce` run
+gather slices of different sizes, average gradients over ranks, and draw different dropout masks on each rank; `dalr train` and `dalr reproduce` run
 under `torchrun` as one run that rank 0 writes and reports, each rank's process group ended with the command; a
 2-process run killed after a checkpoint resumes to the uninterrupted run's logs and metrics."""
 import json, os, subprocess, sys
@@ -47,6 +47,17 @@ def test_average_gradients_averages_over_ranks(grads):
     single, r0, r1 = grads
     for r in (r0, r1): torch.testing.assert_close(r['toy_avg'], [torch.full((3,), 1.5), torch.full((2,), 2.)], atol=0, rtol=0)
     torch.testing.assert_close(single['toy_avg'], [torch.full((3,), 1.), torch.full((2,), 2.)], atol=0, rtol=0)
+
+def test_gather_of_uneven_slices(grads):
+    "Rank r's slice has r + 2 rows and 3 + r columns: gathered in rank order, zero-padded to the widest; each rank gets back the summed gradient of its own slice, and a tensor sharing the upstream gradient keeps its own."
+    single, r0, r1 = grads
+    want = torch.tensor([[1., 1, 1, 0]] * 2 + [[2., 2, 2, 2]] * 3)
+    for r in (r0, r1): torch.testing.assert_close(r['gathered'], want, atol=0, rtol=0)
+    torch.testing.assert_close(r0['gathered_grad'], 2 * torch.tensor([[1., 2, 3]] * 2), atol=0, rtol=0)
+    torch.testing.assert_close(r1['gathered_grad'], 2 * torch.tensor([[1., 2, 3, 4]] * 3), atol=0, rtol=0)
+    for r in (r0, r1): torch.testing.assert_close(r['beside_grad'], torch.tensor([[1., 2, 3, 4]] * 5), atol=0, rtol=0)
+    torch.testing.assert_close(single['gathered'], torch.ones(2, 3), atol=0, rtol=0)
+    torch.testing.assert_close(single['gathered_grad'], torch.tensor([[1., 2, 3]] * 2), atol=0, rtol=0)
 
 def test_ranks_draw_different_dropout_masks(grads):
     single, r0, r1 = grads

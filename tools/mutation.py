@@ -80,6 +80,7 @@ MODULES = {
     'distributed': dict(funcs=None, tests=['nbs/32_distributed.ipynb', 'tests/test_distributed.py::test_two_processes_split_the_batch',
                                            'tests/test_distributed.py::test_same_global_loss', 'tests/test_distributed.py::test_same_gradients_as_one_process',
                                            'tests/test_distributed.py::test_average_gradients_averages_over_ranks',
+                                           'tests/test_distributed.py::test_gather_of_uneven_slices',
                                            'tests/test_distributed.py::test_ranks_draw_different_dropout_masks',
                                            'tests/test_distributed.py::test_train_command_on_two_processes']),
     'study': dict(funcs=None, tests=['nbs/45_when.ipynb']),
