@@ -12,8 +12,9 @@ objective runs on the all-gathered global batch. Every rank writes OUT_DIR/grads
   filled with rank + 1 (slices of different lengths, the narrower ones zero-padded), then a loss weighting column j by
   j + 1 on the gathered tensor plus a tensor beside it: the same upstream gradient reaches the gather and that tensor,
   and the gather's backward must not change it for the other.
-- `toy_avg`: `average_gradients` applied to two toy parameters whose gradients are rank + 1 (first) and, on the last
-  rank only, 2 * world (second; the other ranks hold no gradient): the averages (world + 1) / 2 and 2.
+- `toy_avg`: `average_gradients` applied to three toy parameters whose gradients are rank + 1 (first) and, on the last
+  rank only, 2 * world (second; the other ranks hold no gradient), and none anywhere (third): the averages
+  (world + 1) / 2 and 2, and still no gradient for the third (AdamW must leave it alone).
 """
 import sys, torch
 from dalr.presets import get_config
@@ -45,7 +46,7 @@ shifted = beside * 1.  # a node made before the gather: autograd runs the gather
 gathered = all_gather_with_grad(x)
 ((gathered + shifted) * (torch.arange(gathered.shape[1]) + 1.)).sum().backward()
 
-toy = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))]
+toy = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(4))]
 toy[0].grad = torch.full((3,), rank + 1.)
 if rank == world - 1: toy[1].grad = torch.full((2,), 2. * world)
 average_gradients(toy)
