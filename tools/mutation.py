@@ -76,7 +76,7 @@ MODULES = {
     'standins': dict(funcs=None, tests=['nbs/25_standins.ipynb']),
     'core': dict(funcs=('needs_hidden_states', '_masked_mean', 'pool', 'default_device', 'autocast_dtype', 'set_seed', 'default_mode', 'publish_modes',
                         'atomic_write', 'atomic_dir', 'replace_dir', 'sha256_files', 'settings_diff', 'cache_dir', '_checkout_dirs', 'shared_data'),
-                 tests=['nbs/00_core.ipynb']),
+                 tests=['nbs/00_core.ipynb', 'tests/test_data_lookup.py']),
     'distributed': dict(funcs=None, tests=['nbs/32_distributed.ipynb', 'tests/test_distributed.py::test_two_processes_split_the_batch',
                                            'tests/test_distributed.py::test_same_global_loss', 'tests/test_distributed.py::test_same_gradients_as_one_process',
                                            'tests/test_distributed.py::test_average_gradients_averages_over_ranks',
